@@ -1,0 +1,101 @@
+//! The engine's one error type.
+
+use core::fmt;
+
+use rustls::AlertDescription;
+
+/// Everything a [`Session`](crate::Session) call can fail with.
+///
+/// Errors marked *fatal* are sticky: once one is returned, every later call that touches
+/// the connection returns the same error, and [`Session::pending_output`](crate::Session::pending_output)
+/// still holds the alert that tells the peer (send it, then close the transport).
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Error {
+    /// Fatal. The transport ended (see [`Session::receive_eof`](crate::Session::receive_eof))
+    /// before the peer's close_notify: the data may have been cut short by an attacker or
+    /// a crash, so it is not a clean end of stream.
+    Truncated,
+    /// Fatal. The peer sent a fatal alert.
+    AlertReceived(AlertDescription),
+    /// Fatal. The peer broke the protocol, or a certificate was not accepted. The alert the
+    /// protocol calls for has been queued for sending.
+    Tls(rustls::Error),
+    /// Not fatal. No plaintext is available now: give the session more input.
+    WouldBlock,
+    /// Not fatal. Application data cannot be sent after [`Session::close`](crate::Session::close).
+    Closed,
+    /// Not fatal. The operation needs a finished handshake.
+    Handshaking,
+    /// Not fatal. KeyUpdate exists only in TLS 1.3; this session negotiated TLS 1.2.
+    KeyUpdateNeedsTls13,
+    /// The configuration asks for something the engine does not do (for example 0-RTT
+    /// early data on a server), so no session was made.
+    UnsupportedConfig(&'static str),
+    /// The [`Limits`](crate::Limits) cannot let a session make progress.
+    InvalidLimits(&'static str),
+}
+
+impl Error {
+    /// Whether the error ends the connection (and is returned by every later call).
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            Self::Truncated | Self::AlertReceived(_) | Self::Tls(_)
+        )
+    }
+}
+
+impl From<rustls::Error> for Error {
+    fn from(e: rustls::Error) -> Self {
+        match e {
+            rustls::Error::AlertReceived(alert) => Self::AlertReceived(alert),
+            other => Self::Tls(other),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Truncated => f.write_str("connection truncated: transport ended before close_notify"),
+            Self::AlertReceived(alert) => write!(f, "peer sent fatal alert: {alert:?}"),
+            Self::Tls(e) => write!(f, "tls error: {e}"),
+            Self::WouldBlock => f.write_str("no plaintext available yet"),
+            Self::Closed => f.write_str("session closed for sending"),
+            Self::Handshaking => f.write_str("handshake not complete"),
+            Self::KeyUpdateNeedsTls13 => f.write_str("key update requires tls 1.3"),
+            Self::UnsupportedConfig(what) => write!(f, "unsupported configuration: {what}"),
+            Self::InvalidLimits(what) => write!(f, "invalid limits: {what}"),
+        }
+    }
+}
+
+impl core::error::Error for Error {
+    #[cfg(feature = "std")]
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            Self::Tls(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl From<Error> for std::io::Error {
+    /// Maps each variant to the `io::ErrorKind` a socket user expects, keeping the typed
+    /// error inside (`io::Error::get_ref()` + `downcast_ref::<tls_core::Error>()`).
+    fn from(e: Error) -> Self {
+        use std::io::ErrorKind;
+        let kind = match &e {
+            Error::Truncated => ErrorKind::UnexpectedEof,
+            Error::AlertReceived(_) | Error::Tls(_) => ErrorKind::InvalidData,
+            Error::WouldBlock => ErrorKind::WouldBlock,
+            Error::Closed => ErrorKind::BrokenPipe,
+            Error::Handshaking => ErrorKind::NotConnected,
+            Error::KeyUpdateNeedsTls13 => ErrorKind::Unsupported,
+            Error::UnsupportedConfig(_) | Error::InvalidLimits(_) => ErrorKind::InvalidInput,
+        };
+        std::io::Error::new(kind, e)
+    }
+}

@@ -1,0 +1,1 @@
+//! The in-memory Pair harness (to be written).
