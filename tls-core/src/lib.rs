@@ -77,6 +77,7 @@
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
+#![warn(clippy::std_instead_of_core, clippy::alloc_instead_of_core)]
 #![deny(unused_must_use)]
 
 extern crate alloc;

@@ -1,0 +1,180 @@
+//! `tlsflow demo`: the engine end to end on embedded defaults.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use clap::Args;
+use ring::digest;
+use rustls::pki_types::ServerName;
+use tls_core::{Error as TlsError, Event, HandshakeInfo, Limits, Session};
+use tls_test::certs::{KeyKind, Options, Pki, TLS12, TLS13};
+
+use super::Error;
+
+#[derive(Debug, Args)]
+pub(crate) struct DemoArgs {
+    /// Bytes to transfer in the throughput run (suffixes K, M, G are powers of 1024).
+    #[arg(long, default_value = "256M", value_parser = parse_size)]
+    bytes: u64,
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    let (digits, shift) = match s.chars().last() {
+        Some('K' | 'k') => (&s[..s.len() - 1], 10),
+        Some('M' | 'm') => (&s[..s.len() - 1], 20),
+        Some('G' | 'g') => (&s[..s.len() - 1], 30),
+        _ => (s, 0),
+    };
+    let n: u64 = digits.parse().map_err(|_| format!("not a size: {s}"))?;
+    n.checked_shl(shift).ok_or_else(|| format!("size too large: {s}"))
+}
+
+pub(crate) fn run(args: &DemoArgs) -> Result<(), Error> {
+    let pki = Pki::new(KeyKind::EcdsaP256, &[]);
+    println!("throwaway PKI (rcgen, ECDSA P-256): CA 'tlsflow test CA' -> leaf for localhost, 127.0.0.1, ::1 (90 days)");
+    println!();
+    println!("in-memory backend (tls-core sessions, no sockets):");
+    for (label, versions) in [("TLS 1.3", TLS13), ("TLS 1.2", TLS12)] {
+        let opts = Options {
+            versions: versions.to_vec(),
+            alpn: vec![b"http/1.1".to_vec()],
+            resumption: true,
+            ..Options::default()
+        };
+        let client_config = Arc::new(pki.client_config(&opts));
+        let server_config = Arc::new(pki.server_config(&opts));
+        for attempt in ["full", "resume"] {
+            let (client, server) = connect(&client_config, &server_config)?;
+            let info = client.handshake_info().ok_or("handshake did not complete")?;
+            let sni = server
+                .handshake_info()
+                .and_then(|i| i.sni.clone())
+                .unwrap_or_else(|| "-".into());
+            println!("  {label} {attempt:6} {}  server saw SNI {sni}", describe(info));
+            if attempt == "resume" && !info.resumed {
+                return Err(format!("{label}: the second handshake did not resume").into());
+            }
+        }
+    }
+    let opts = Options {
+        versions: TLS13.to_vec(),
+        ..Options::default()
+    };
+    let (mut client, mut server) = connect(
+        &Arc::new(pki.client_config(&opts)),
+        &Arc::new(pki.server_config(&opts)),
+    )?;
+    let suite = client
+        .handshake_info()
+        .map(|i| format!("{:?}", i.cipher_suite))
+        .unwrap_or_default();
+    let (elapsed, ok) = transfer(&mut client, &mut server, args.bytes)?;
+    let mib = args.bytes as f64 / (1024.0 * 1024.0);
+    println!(
+        "  transfer {mib:.0} MiB client->server over {suite}: {:.2} s, {:.0} MB/s, SHA-256 {}",
+        elapsed,
+        args.bytes as f64 / elapsed / 1e6,
+        if ok { "matches" } else { "MISMATCH" }
+    );
+    if !ok {
+        return Err("received data does not match what was sent".into());
+    }
+    Ok(())
+}
+
+fn describe(info: &HandshakeInfo) -> String {
+    let alpn = info
+        .alpn
+        .as_deref()
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .unwrap_or_else(|| "-".into());
+    format!(
+        "{:?} {:?} kx {} alpn {alpn} {}",
+        info.version,
+        info.cipher_suite,
+        info.key_exchange
+            .map(|g| format!("{g:?}"))
+            .unwrap_or_else(|| "-".into()),
+        if info.resumed { "resumed" } else { "full handshake" },
+    )
+}
+
+/// Moves pending ciphertext from one session into the other; returns bytes moved.
+fn shuttle(from: &mut Session, to: &mut Session) -> Result<usize, TlsError> {
+    let n = to.receive(from.pending_output())?;
+    from.output_sent(n);
+    Ok(n)
+}
+
+fn connect(
+    client_config: &Arc<rustls::ClientConfig>,
+    server_config: &Arc<rustls::ServerConfig>,
+) -> Result<(Session, Session), Error> {
+    let name = ServerName::try_from("localhost")?;
+    let mut client = Session::client(client_config.clone(), name, Limits::default())?;
+    let mut server = Session::server(server_config.clone(), Limits::default())?;
+    // A handshake takes a handful of flights; a stall is a bug, not a reason to spin.
+    for _ in 0..32 {
+        let moved = shuttle(&mut client, &mut server)? + shuttle(&mut server, &mut client)?;
+        if moved == 0 {
+            break;
+        }
+    }
+    for session in [&mut client, &mut server] {
+        let mut completed = false;
+        while let Some(event) = session.poll_event() {
+            completed |= matches!(event, Event::HandshakeComplete(_));
+        }
+        if !completed || session.is_handshaking() {
+            return Err("handshake stalled".into());
+        }
+    }
+    Ok((client, server))
+}
+
+/// Sends `total` bytes client -> server in 16 KiB writes; returns seconds and whether the
+/// SHA-256 of what arrived equals that of what was sent.
+fn transfer(client: &mut Session, server: &mut Session, total: u64) -> Result<(f64, bool), Error> {
+    let mut pattern = vec![0u8; 16 * 1024];
+    for (i, b) in pattern.iter_mut().enumerate() {
+        *b = (i.wrapping_mul(31) ^ (i >> 7)) as u8;
+    }
+    let mut sent_digest = digest::Context::new(&digest::SHA256);
+    let mut left = total;
+    while left > 0 {
+        let n = left.min(pattern.len() as u64) as usize;
+        sent_digest.update(&pattern[..n]);
+        left -= n as u64;
+    }
+    let sent_digest = sent_digest.finish();
+
+    let mut received = digest::Context::new(&digest::SHA256);
+    let mut buf = vec![0u8; 64 * 1024];
+    let (mut sent, mut got) = (0u64, 0u64);
+    let start = Instant::now();
+    while got < total {
+        while sent < total {
+            let offset = (sent % pattern.len() as u64) as usize;
+            let want = (total - sent).min((pattern.len() - offset) as u64) as usize;
+            let n = client.send(&pattern[offset..offset + want])?;
+            if n == 0 {
+                break;
+            }
+            sent += n as u64;
+        }
+        shuttle(client, server)?;
+        loop {
+            match server.recv(&mut buf) {
+                Ok(0) => return Err("server saw end of stream early".into()),
+                Ok(n) => {
+                    received.update(&buf[..n]);
+                    got += n as u64;
+                }
+                Err(TlsError::WouldBlock) => break,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    Ok((elapsed, received.finish().as_ref() == sent_digest.as_ref()))
+}

@@ -1,0 +1,29 @@
+//! Command-line parsing and dispatch.
+
+use clap::{Parser, Subcommand};
+
+mod demo;
+
+/// tlsflow: a sans-IO TLS engine for unikernel and Unix backends.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the engine on embedded defaults: a throwaway CA and server certificate, client
+    /// and server sessions in memory, what each handshake negotiated and how fast data moves.
+    Demo(demo::DemoArgs),
+}
+
+/// A failure to report on one line.
+pub(crate) type Error = Box<dyn std::error::Error + Send + Sync>;
+
+pub(crate) fn run(cli: Cli) -> Result<(), Error> {
+    match cli.command {
+        Command::Demo(args) => demo::run(&args),
+    }
+}
