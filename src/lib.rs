@@ -11,6 +11,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod http;
+
 pub use tls_core as core;
 pub use tls_unikernel as unikernel;
 pub use tls_unix as unix;

@@ -3,6 +3,9 @@
 use clap::{Parser, Subcommand};
 
 mod demo;
+mod get;
+mod serve;
+mod tls;
 
 /// tlsflow: a sans-IO TLS engine for unikernel and Unix backends.
 #[derive(Debug, Parser)]
@@ -17,6 +20,10 @@ enum Command {
     /// Run the engine on embedded defaults: a throwaway CA and server certificate, client
     /// and server sessions in memory, what each handshake negotiated and how fast data moves.
     Demo(demo::DemoArgs),
+    /// Serve HTTPS (HTTP/1.1), or echo with --echo, and log one line per connection.
+    Serve(serve::ServeArgs),
+    /// Fetch an https:// URL, like curl.
+    Get(get::GetArgs),
 }
 
 /// A failure to report on one line.
@@ -25,5 +32,7 @@ pub(crate) type Error = Box<dyn std::error::Error + Send + Sync>;
 pub(crate) fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
         Command::Demo(args) => demo::run(&args),
+        Command::Serve(args) => serve::run(&args),
+        Command::Get(args) => get::run(&args),
     }
 }
