@@ -33,7 +33,10 @@ pub fn pattern_digest(len: u64) -> [u8; 32] {
         ctx.update(&chunk[..n]);
         at += n as u64;
     }
-    ctx.finish().as_ref().try_into().expect("SHA-256 is 32 bytes")
+    ctx.finish()
+        .as_ref()
+        .try_into()
+        .expect("SHA-256 is 32 bytes")
 }
 
 /// Lowercase hex of `bytes`.
@@ -50,6 +53,10 @@ pub struct Request {
     pub path: String,
     /// Whether the client asked to keep the connection open.
     pub keep_alive: bool,
+    /// The `content-length` of the request body, when given.
+    pub content_length: Option<u64>,
+    /// Whether the client sent `expect: 100-continue` (curl does for large uploads).
+    pub expect_continue: bool,
 }
 
 /// Reads one request head. `Ok(None)` at a clean end of stream before any byte.
@@ -65,12 +72,20 @@ pub fn read_request<R: BufRead>(r: &mut R) -> io::Result<Option<Request>> {
         return Err(invalid("malformed request line"));
     };
     let mut keep_alive = version == "HTTP/1.1";
+    let mut content_length = None;
+    let mut expect_continue = false;
     for line in lines {
         if let Some((name, value)) = line.split_once(':') {
-            if name.trim().eq_ignore_ascii_case("connection") {
-                let value = value.trim();
+            let (name, value) = (name.trim(), value.trim());
+            if name.eq_ignore_ascii_case("connection") {
                 keep_alive = !value.eq_ignore_ascii_case("close")
                     && (keep_alive || value.eq_ignore_ascii_case("keep-alive"));
+            } else if name.eq_ignore_ascii_case("content-length") {
+                content_length = Some(value.parse().map_err(|_| invalid("bad content-length"))?);
+            } else if name.eq_ignore_ascii_case("expect") {
+                expect_continue = value.eq_ignore_ascii_case("100-continue");
+            } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                return Err(invalid("chunked request bodies are not supported"));
             }
         }
     }
@@ -78,6 +93,8 @@ pub fn read_request<R: BufRead>(r: &mut R) -> io::Result<Option<Request>> {
         method: method.to_string(),
         path: path.to_string(),
         keep_alive,
+        content_length,
+        expect_continue,
     }))
 }
 
@@ -90,7 +107,9 @@ fn read_head<R: BufRead>(r: &mut R) -> io::Result<Option<String>> {
     let mut head = Vec::new();
     loop {
         let start = head.len();
-        let n = r.take((MAX_HEAD + 1 - head.len()) as u64).read_until(b'\n', &mut head)?;
+        let n = r
+            .take((MAX_HEAD + 1 - head.len()) as u64)
+            .read_until(b'\n', &mut head)?;
         if n == 0 {
             if head.is_empty() {
                 return Ok(None);
@@ -113,15 +132,37 @@ fn read_head<R: BufRead>(r: &mut R) -> io::Result<Option<String>> {
         .map_err(|_| invalid("HTTP head is not UTF-8"))
 }
 
-/// What the server answers for `path`: status, content type and body source.
+/// What the server answers: status, content type and body source.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     /// `/`: a small text page.
     Index,
+    /// A `POST` or `PUT` of a body: the answer is its SHA-256 in hex and its length.
+    Digest([u8; 32], u64),
     /// `/bytes/N`: N bytes of the deterministic stream.
     Bytes(u64),
     /// Anything else.
     NotFound,
+}
+
+/// Reads a request body of `len` bytes and returns its SHA-256 (what `POST`/`PUT` answer).
+pub fn digest_body<R: Read>(r: &mut R, len: u64) -> io::Result<[u8; 32]> {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut left = len;
+    while left > 0 {
+        let want = left.min(buf.len() as u64) as usize;
+        let n = r.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "stream ended inside a request body",
+            ));
+        }
+        ctx.update(&buf[..n]);
+        left -= n as u64;
+    }
+    Ok(ctx.finish().as_ref().try_into().expect("SHA-256 is 32 bytes"))
 }
 
 /// Maps a request path to a [`Route`].
@@ -144,9 +185,10 @@ pub fn write_response<W: Write>(
 ) -> io::Result<u64> {
     let connection = if keep_alive { "keep-alive" } else { "close" };
     match route {
-        Route::Index | Route::NotFound => {
+        Route::Index | Route::NotFound | Route::Digest(..) => {
             let (status, body) = match route {
                 Route::Index => ("200 OK", index.to_string()),
+                Route::Digest(digest, len) => ("200 OK", format!("{}  {len}\n", hex(digest))),
                 _ => ("404 Not Found", "not found\n".to_string()),
             };
             write!(
@@ -195,9 +237,8 @@ pub fn write_get<W: Write>(w: &mut W, host: &str, path: &str) -> io::Result<()> 
 
 /// Reads a response head.
 pub fn read_response<R: BufRead>(r: &mut R) -> io::Result<Response> {
-    let head = read_head(r)?.ok_or_else(|| {
-        io::Error::new(io::ErrorKind::UnexpectedEof, "no HTTP response")
-    })?;
+    let head = read_head(r)?
+        .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "no HTTP response"))?;
     let mut lines = head.lines();
     let status = lines
         .next()
@@ -232,13 +273,17 @@ mod tests {
     fn request_round_trip_and_routes() {
         let mut out = Vec::new();
         write_get(&mut out, "localhost", "/bytes/10").unwrap();
-        let req = read_request(&mut BufReader::new(Cursor::new(out))).unwrap().unwrap();
+        let req = read_request(&mut BufReader::new(Cursor::new(out)))
+            .unwrap()
+            .unwrap();
         assert_eq!(req.method, "GET");
         assert_eq!(route(&req.path), Route::Bytes(10));
         assert!(!req.keep_alive, "tlsflow get asks for connection: close");
         assert_eq!(route("/"), Route::Index);
         assert_eq!(route("/bytes/x"), Route::NotFound);
-        assert!(read_request(&mut BufReader::new(Cursor::new(Vec::new()))).unwrap().is_none());
+        assert!(read_request(&mut BufReader::new(Cursor::new(Vec::new())))
+            .unwrap()
+            .is_none());
         let truncated = b"GET / HTTP/1.1\r\nhost: x\r\n".to_vec();
         let err = read_request(&mut BufReader::new(Cursor::new(truncated))).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
@@ -251,7 +296,13 @@ mod tests {
         assert_eq!(n, 100_000);
         let mut r = BufReader::new(Cursor::new(out));
         let resp = read_response(&mut r).unwrap();
-        assert_eq!(resp, Response { status: 200, content_length: Some(100_000) });
+        assert_eq!(
+            resp,
+            Response {
+                status: 200,
+                content_length: Some(100_000)
+            }
+        );
         let mut body = Vec::new();
         r.read_to_end(&mut body).unwrap();
         let digest = ring::digest::digest(&ring::digest::SHA256, &body);

@@ -26,7 +26,8 @@ fn parse_size(s: &str) -> Result<u64, String> {
         _ => (s, 0),
     };
     let n: u64 = digits.parse().map_err(|_| format!("not a size: {s}"))?;
-    n.checked_shl(shift).ok_or_else(|| format!("size too large: {s}"))
+    n.checked_shl(shift)
+        .ok_or_else(|| format!("size too large: {s}"))
 }
 
 pub(crate) fn run(args: &DemoArgs) -> Result<(), Error> {
@@ -45,12 +46,17 @@ pub(crate) fn run(args: &DemoArgs) -> Result<(), Error> {
         let server_config = Arc::new(pki.server_config(&opts));
         for attempt in ["full", "resume"] {
             let (client, server) = connect(&client_config, &server_config)?;
-            let info = client.handshake_info().ok_or("handshake did not complete")?;
+            let info = client
+                .handshake_info()
+                .ok_or("handshake did not complete")?;
             let sni = server
                 .handshake_info()
                 .and_then(|i| i.sni.clone())
                 .unwrap_or_else(|| "-".into());
-            println!("  {label} {attempt:6} {}  server saw SNI {sni}", describe(info));
+            println!(
+                "  {label} {attempt:6} {}  server saw SNI {sni}",
+                describe(info)
+            );
             if attempt == "resume" && !info.resumed {
                 return Err(format!("{label}: the second handshake did not resume").into());
             }
@@ -95,7 +101,11 @@ fn describe(info: &HandshakeInfo) -> String {
         info.key_exchange
             .map(|g| format!("{g:?}"))
             .unwrap_or_else(|| "-".into()),
-        if info.resumed { "resumed" } else { "full handshake" },
+        if info.resumed {
+            "resumed"
+        } else {
+            "full handshake"
+        },
     )
 }
 

@@ -95,7 +95,10 @@ pub(crate) fn run(args: &GetArgs) -> Result<(), Error> {
         };
         let mut tls = blocking::connect(config.clone(), name.clone(), tcp, options)
             .map_err(|e| format!("TLS handshake with {addr} failed: {e}"))?;
-        let info = tls.handshake_info().cloned().ok_or("no handshake information")?;
+        let info = tls
+            .handshake_info()
+            .cloned()
+            .ok_or("no handshake information")?;
         if args.verbose && attempt == 0 {
             describe(&info, tls.session().peer_certificates().unwrap_or(&[]));
         }
@@ -103,7 +106,11 @@ pub(crate) fn run(args: &GetArgs) -> Result<(), Error> {
             eprintln!(
                 "connection {}: {}",
                 attempt + 1,
-                if info.resumed { "resumed" } else { "full handshake" }
+                if info.resumed {
+                    "resumed"
+                } else {
+                    "full handshake"
+                }
             );
         }
         http::write_get(&mut tls, &url.host, &url.path)?;
@@ -190,7 +197,13 @@ fn copy_body<R: Read>(
         };
         let n = match r.read(&mut buf[..want]) {
             Ok(0) if content_length.is_none() => break,
-            Ok(0) => return Err(format!("body truncated at {got} of {} bytes", content_length.unwrap_or(0)).into()),
+            Ok(0) => {
+                return Err(format!(
+                    "body truncated at {got} of {} bytes",
+                    content_length.unwrap_or(0)
+                )
+                .into())
+            }
             Ok(n) => n,
             Err(e) => return Err(format!("body failed after {got} bytes: {e}").into()),
         };
@@ -201,7 +214,11 @@ fn copy_body<R: Read>(
             shown = Instant::now();
             let rate = got as f64 / start.elapsed().as_secs_f64() / 1e6;
             match content_length {
-                Some(total) => eprint!("\r{:>5.1}% {} MiB {rate:.0} MB/s", got as f64 * 100.0 / total as f64, got >> 20),
+                Some(total) => eprint!(
+                    "\r{:>5.1}% {} MiB {rate:.0} MB/s",
+                    got as f64 * 100.0 / total as f64,
+                    got >> 20
+                ),
                 None => eprint!("\r{} MiB {rate:.0} MB/s", got >> 20),
             }
         }
@@ -209,7 +226,11 @@ fn copy_body<R: Read>(
     if progress {
         eprintln!();
     }
-    let digest = ctx.finish().as_ref().try_into().expect("SHA-256 is 32 bytes");
+    let digest = ctx
+        .finish()
+        .as_ref()
+        .try_into()
+        .expect("SHA-256 is 32 bytes");
     Ok((got, digest))
 }
 
@@ -220,7 +241,14 @@ mod tests {
     #[test]
     fn urls() {
         let u = parse_url("https://localhost:8443/bytes/10").unwrap();
-        assert_eq!(u, Url { host: "localhost".into(), port: 8443, path: "/bytes/10".into() });
+        assert_eq!(
+            u,
+            Url {
+                host: "localhost".into(),
+                port: 8443,
+                path: "/bytes/10".into()
+            }
+        );
         let u = parse_url("https://[::1]:9/").unwrap();
         assert_eq!((u.host.as_str(), u.port), ("::1", 9));
         assert_eq!(parse_url("https://example.org").unwrap().port, 443);

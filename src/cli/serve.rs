@@ -35,8 +35,8 @@ static STOP: AtomicBool = AtomicBool::new(false);
 pub(crate) fn run(args: &ServeArgs) -> Result<(), Error> {
     let (config, what) = server_config(&args.tls)?;
     let config = Arc::new(config);
-    let listener = TcpListener::bind(args.addr)
-        .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
+    let listener =
+        TcpListener::bind(args.addr).map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
     let addr = listener.local_addr()?;
     let open: Arc<Mutex<Vec<(u64, TcpStream)>>> = Arc::default();
     {
@@ -52,9 +52,16 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Error> {
         })
         .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
     }
-    println!("tlsflow: listening on {addr} ({}, {what})", if args.echo { "echo" } else { "https" });
+    println!(
+        "tlsflow: listening on {addr} ({}, {what})",
+        if args.echo { "echo" } else { "https" }
+    );
     if !args.echo {
-        let host = if addr.ip().is_loopback() { "localhost".to_string() } else { addr.ip().to_string() };
+        let host = if addr.ip().is_loopback() {
+            "localhost".to_string()
+        } else {
+            addr.ip().to_string()
+        };
         let cacert = match &args.tls.ca_out() {
             Some(path) => format!("--cacert {} ", path.display()),
             None => String::new(),
@@ -145,11 +152,20 @@ fn serve_one(stream: TcpStream, config: Arc<ServerConfig>, echo: bool) -> String
         .unwrap_or_else(|_| "?".into());
     let tls = match blocking::accept(config, stream, options()) {
         Ok(tls) => tls,
-        Err(e) => return format!("{peer} handshake failed: {e} ({} ms)", start.elapsed().as_millis()),
+        Err(e) => {
+            return format!(
+                "{peer} handshake failed: {e} ({} ms)",
+                start.elapsed().as_millis()
+            )
+        }
     };
     let info = tls.handshake_info().cloned();
     let client_cert = tls.session().peer_certificates().is_some();
-    let mut conn = Counted { inner: tls, read: 0, written: 0 };
+    let mut conn = Counted {
+        inner: tls,
+        read: 0,
+        written: 0,
+    };
     let outcome = if echo {
         echo_loop(&mut conn)
     } else {
@@ -226,12 +242,19 @@ where
         let Some(request) = http::read_request(&mut reader)? else {
             return Ok(()); // the client's close_notify
         };
-        let conn = reader.get_mut();
-        let route = if request.method == "GET" {
-            http::route(&request.path)
-        } else {
-            http::Route::NotFound
+        let route = match (request.method.as_str(), request.content_length) {
+            ("GET", _) => http::route(&request.path),
+            ("POST" | "PUT", Some(len)) => {
+                if request.expect_continue {
+                    let conn = reader.get_mut();
+                    conn.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
+                    conn.flush()?;
+                }
+                http::Route::Digest(http::digest_body(&mut reader, len)?, len)
+            }
+            _ => http::Route::NotFound,
         };
+        let conn = reader.get_mut();
         http::write_response(&mut *conn, &route, &page, request.keep_alive)?;
         conn.flush()?;
         if !request.keep_alive {
