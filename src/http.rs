@@ -162,7 +162,11 @@ pub fn digest_body<R: Read>(r: &mut R, len: u64) -> io::Result<[u8; 32]> {
         ctx.update(&buf[..n]);
         left -= n as u64;
     }
-    Ok(ctx.finish().as_ref().try_into().expect("SHA-256 is 32 bytes"))
+    Ok(ctx
+        .finish()
+        .as_ref()
+        .try_into()
+        .expect("SHA-256 is 32 bytes"))
 }
 
 /// Maps a request path to a [`Route`].

@@ -2,7 +2,7 @@
 
 use std::fs::File;
 use std::io::{self, BufReader, IsTerminal, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,13 +37,13 @@ pub(crate) struct GetArgs {
 
 /// The parts of an https URL.
 #[derive(Debug, PartialEq, Eq)]
-struct Url {
-    host: String,
-    port: u16,
-    path: String,
+pub(crate) struct Url {
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) path: String,
 }
 
-fn parse_url(url: &str) -> Result<Url, Error> {
+pub(crate) fn parse_url(url: &str) -> Result<Url, Error> {
     let rest = url
         .strip_prefix("https://")
         .ok_or_else(|| format!("only https:// URLs are supported: {url}"))?;
@@ -74,51 +74,88 @@ fn parse_url(url: &str) -> Result<Url, Error> {
     })
 }
 
-pub(crate) fn run(args: &GetArgs) -> Result<(), Error> {
-    let url = parse_url(&args.url)?;
-    let config = Arc::new(client_config(&args.tls)?);
+/// One fetched URL.
+pub(crate) struct Fetched {
+    /// What the handshake negotiated.
+    pub(crate) info: tls_core::HandshakeInfo,
+    /// The HTTP status.
+    pub(crate) status: u16,
+    /// Body length and SHA-256.
+    pub(crate) len: u64,
+    pub(crate) digest: [u8; 32],
+    /// How the server ended the connection, if not with close_notify.
+    pub(crate) unclean_close: Option<io::Error>,
+}
+
+/// Connects to `addr`, fetches `url` over TLS with `config` and writes the body to `sink`.
+/// `verbose` prints the handshake and the status to stderr.
+pub(crate) fn fetch(
+    config: &Arc<rustls::ClientConfig>,
+    url: &Url,
+    addr: SocketAddr,
+    sink: &mut dyn Write,
+    verbose: bool,
+) -> Result<Fetched, Error> {
     let name = ServerName::try_from(url.host.clone())
         .map_err(|_| format!("not a valid server name: {}", url.host))?;
-    let addr = (url.host.as_str(), url.port)
+    let tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(10))
+        .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+    let options = Options {
+        handshake_timeout: Some(Duration::from_secs(10)),
+        read_timeout: Some(Duration::from_secs(60)),
+        write_timeout: Some(Duration::from_secs(60)),
+        ..Options::default()
+    };
+    let mut tls = blocking::connect(config.clone(), name, tcp, options)
+        .map_err(|e| format!("TLS handshake with {addr} failed: {e}"))?;
+    let info = tls
+        .handshake_info()
+        .cloned()
+        .ok_or("no handshake information")?;
+    if verbose {
+        describe(&info, tls.session().peer_certificates().unwrap_or(&[]));
+    }
+    http::write_get(&mut tls, &url.host, &url.path)?;
+    let mut reader = BufReader::new(tls);
+    let response = http::read_response(&mut reader)?;
+    if verbose {
+        eprintln!("< HTTP {}", response.status);
+    }
+    let (len, digest) = copy_body(&mut reader, sink, response.content_length)?;
+    sink.flush()?;
+    let mut tls = reader.into_inner();
+    // The request said `connection: close`: the server ends with close_notify, which we
+    // answer. Without a content-length the body ends only there, so an unclean end is an
+    // error; with one, the body is complete and the unclean end is reported.
+    let unclean_close = match tls.shutdown().and_then(|()| tls.read(&mut [0u8; 1])) {
+        Ok(0) => None,
+        Ok(_) => return Err("data after the response body".into()),
+        Err(e) if response.content_length.is_some() => Some(e),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(Fetched {
+        info,
+        status: response.status,
+        len,
+        digest,
+        unclean_close,
+    })
+}
+
+/// Resolves a URL's host and port.
+pub(crate) fn resolve(url: &Url) -> Result<SocketAddr, Error> {
+    Ok((url.host.as_str(), url.port)
         .to_socket_addrs()
         .map_err(|e| format!("cannot resolve {}: {e}", url.host))?
         .next()
-        .ok_or_else(|| format!("no address for {}", url.host))?;
+        .ok_or_else(|| format!("no address for {}", url.host))?)
+}
+
+pub(crate) fn run(args: &GetArgs) -> Result<(), Error> {
+    let url = parse_url(&args.url)?;
+    let config = Arc::new(client_config(&args.tls)?);
+    let addr = resolve(&url)?;
     for attempt in 0..=args.resume {
-        let tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(10))
-            .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
-        let options = Options {
-            handshake_timeout: Some(Duration::from_secs(10)),
-            read_timeout: Some(Duration::from_secs(60)),
-            write_timeout: Some(Duration::from_secs(60)),
-            ..Options::default()
-        };
-        let mut tls = blocking::connect(config.clone(), name.clone(), tcp, options)
-            .map_err(|e| format!("TLS handshake with {addr} failed: {e}"))?;
-        let info = tls
-            .handshake_info()
-            .cloned()
-            .ok_or("no handshake information")?;
-        if args.verbose && attempt == 0 {
-            describe(&info, tls.session().peer_certificates().unwrap_or(&[]));
-        }
-        if args.resume > 0 {
-            eprintln!(
-                "connection {}: {}",
-                attempt + 1,
-                if info.resumed {
-                    "resumed"
-                } else {
-                    "full handshake"
-                }
-            );
-        }
-        http::write_get(&mut tls, &url.host, &url.path)?;
-        let mut reader = BufReader::new(tls);
-        let response = http::read_response(&mut reader)?;
-        if args.verbose {
-            eprintln!("< HTTP {}", response.status);
-        }
         let mut sink: Box<dyn Write> = match (&args.output, args.sha256, attempt) {
             (_, _, a) if a > 0 => Box::new(io::sink()),
             (Some(path), _, _) => Box::new(
@@ -127,24 +164,26 @@ pub(crate) fn run(args: &GetArgs) -> Result<(), Error> {
             (None, true, _) => Box::new(io::sink()),
             (None, false, _) => Box::new(io::stdout().lock()),
         };
-        let (len, digest) = copy_body(&mut reader, &mut sink, response.content_length)?;
-        sink.flush()?;
+        let fetched = fetch(&config, &url, addr, &mut sink, args.verbose && attempt == 0)?;
+        if args.resume > 0 {
+            eprintln!(
+                "connection {}: {}",
+                attempt + 1,
+                if fetched.info.resumed {
+                    "resumed"
+                } else {
+                    "full handshake"
+                }
+            );
+        }
+        if let (Some(e), true) = (&fetched.unclean_close, args.verbose) {
+            eprintln!("note: body complete, but the server did not close cleanly: {e}");
+        }
         if args.sha256 && attempt == 0 {
-            println!("{}  {len}", http::hex(&digest));
+            println!("{}  {}", http::hex(&fetched.digest), fetched.len);
         }
-        let mut tls = reader.into_inner();
-        // The request said `connection: close`: the server ends with close_notify.
-        match tls.shutdown().and_then(|()| tls.read(&mut [0u8; 1])) {
-            Ok(0) => {}
-            Ok(_) => return Err("data after the response body".into()),
-            Err(e) if response.content_length.is_some() && args.verbose => {
-                eprintln!("note: body complete, but the close was not clean: {e}");
-            }
-            Err(_) if response.content_length.is_some() => {}
-            Err(e) => return Err(e.into()),
-        }
-        if !(200..300).contains(&response.status) {
-            return Err(format!("server answered HTTP {}", response.status).into());
+        if !(200..300).contains(&fetched.status) {
+            return Err(format!("server answered HTTP {}", fetched.status).into());
         }
     }
     Ok(())

@@ -2,7 +2,7 @@
 
 use std::io::{self, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -30,28 +30,130 @@ pub(crate) struct ServeArgs {
     tls: ServerTlsArgs,
 }
 
-static STOP: AtomicBool = AtomicBool::new(false);
+/// Stops a [`UnixServer`]: no more accepts, open connections shut down.
+#[derive(Debug)]
+pub(crate) struct Stopper {
+    addr: SocketAddr,
+    stop: AtomicBool,
+    open: Mutex<Vec<(u64, TcpStream)>>,
+}
+
+impl Stopper {
+    /// Stops accepting (waking the accept call with a connection of our own) and shuts
+    /// down open connections, so the server ends promptly.
+    pub(crate) fn trigger(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for (_, stream) in self.open.lock().unwrap().iter() {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+        let _ = TcpStream::connect(self.addr);
+    }
+}
+
+/// An HTTPS (or echo) server on the Unix backend: an accept loop on its own thread and a
+/// thread per connection, each logging one line through `log`.
+pub(crate) struct UnixServer {
+    stopper: Arc<Stopper>,
+    thread: thread::JoinHandle<()>,
+}
+
+impl UnixServer {
+    pub(crate) fn start(
+        listener: TcpListener,
+        config: Arc<ServerConfig>,
+        echo: bool,
+        max_connections: Option<u64>,
+        log: Arc<dyn Fn(String) + Send + Sync>,
+    ) -> io::Result<Self> {
+        let stopper = Arc::new(Stopper {
+            addr: listener.local_addr()?,
+            stop: AtomicBool::new(false),
+            open: Mutex::new(Vec::new()),
+        });
+        let s = stopper.clone();
+        let thread =
+            thread::spawn(move || accept_loop(&listener, &config, echo, max_connections, &s, &log));
+        Ok(Self { stopper, thread })
+    }
+
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.stopper.addr
+    }
+
+    pub(crate) fn stopper(&self) -> Arc<Stopper> {
+        self.stopper.clone()
+    }
+
+    /// Waits for the accept loop (and every connection) to end.
+    pub(crate) fn join(self) {
+        let _ = self.thread.join();
+    }
+
+    /// Stops the server and waits for it.
+    pub(crate) fn stop(self) {
+        self.stopper.trigger();
+        self.join();
+    }
+}
+
+fn accept_loop(
+    listener: &TcpListener,
+    config: &Arc<ServerConfig>,
+    echo: bool,
+    max_connections: Option<u64>,
+    stopper: &Arc<Stopper>,
+    log: &Arc<dyn Fn(String) + Send + Sync>,
+) {
+    let mut workers = Vec::new();
+    for (id, stream) in (0u64..).zip(listener.incoming()) {
+        if stopper.stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let stream = match stream {
+            Ok(s) => s,
+            Err(e) => {
+                log(format!("tlsflow: accept failed: {e}"));
+                continue;
+            }
+        };
+        if let Ok(clone) = stream.try_clone() {
+            stopper.open.lock().unwrap().push((id, clone));
+        }
+        let (config, stopper, log) = (config.clone(), stopper.clone(), log.clone());
+        workers.push(thread::spawn(move || {
+            log(serve_one(stream, config, echo));
+            stopper.open.lock().unwrap().retain(|(i, _)| *i != id);
+        }));
+        workers.retain(|w| !w.is_finished());
+        if max_connections.is_some_and(|max| id + 1 >= max) {
+            break;
+        }
+    }
+    for w in workers {
+        let _ = w.join();
+    }
+}
 
 pub(crate) fn run(args: &ServeArgs) -> Result<(), Error> {
     let (config, what) = server_config(&args.tls)?;
-    let config = Arc::new(config);
     let listener =
         TcpListener::bind(args.addr).map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
     let addr = listener.local_addr()?;
-    let open: Arc<Mutex<Vec<(u64, TcpStream)>>> = Arc::default();
-    {
-        // Ctrl-C: stop accepting (wake the accept call with a connection of our own) and
-        // end open connections, so the process exits promptly and cleanly.
-        let open = open.clone();
-        ctrlc::set_handler(move || {
-            STOP.store(true, Ordering::SeqCst);
-            for (_, stream) in open.lock().unwrap().iter() {
-                let _ = stream.shutdown(Shutdown::Both);
-            }
-            let _ = TcpStream::connect(addr);
-        })
+    let log: Arc<dyn Fn(String) + Send + Sync> = Arc::new(|line| {
+        let mut out = io::stdout().lock();
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    });
+    let server = UnixServer::start(
+        listener,
+        Arc::new(config),
+        args.echo,
+        args.max_connections,
+        log,
+    )?;
+    let stopper = server.stopper();
+    ctrlc::set_handler(move || stopper.trigger())
         .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
-    }
     println!(
         "tlsflow: listening on {addr} ({}, {what})",
         if args.echo { "echo" } else { "https" }
@@ -69,41 +171,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Error> {
         println!("tlsflow: try: curl {cacert}https://{host}:{}/", addr.port());
     }
     io::stdout().flush()?;
-
-    let next_id = AtomicU64::new(0);
-    let mut workers = Vec::new();
-    for stream in listener.incoming() {
-        if STOP.load(Ordering::SeqCst) {
-            break;
-        }
-        let stream = match stream {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("tlsflow: accept failed: {e}");
-                continue;
-            }
-        };
-        let id = next_id.fetch_add(1, Ordering::Relaxed);
-        if let Ok(clone) = stream.try_clone() {
-            open.lock().unwrap().push((id, clone));
-        }
-        let config = config.clone();
-        let open = open.clone();
-        let echo = args.echo;
-        workers.push(thread::spawn(move || {
-            let line = serve_one(stream, config, echo);
-            println!("{line}");
-            let _ = io::stdout().flush();
-            open.lock().unwrap().retain(|(i, _)| *i != id);
-        }));
-        workers.retain(|w| !w.is_finished());
-        if args.max_connections.is_some_and(|max| id + 1 >= max) {
-            break;
-        }
-    }
-    for w in workers {
-        let _ = w.join();
-    }
+    server.join();
     println!("tlsflow: stopped");
     Ok(())
 }
