@@ -295,7 +295,7 @@ fn index_page(info: Option<&tls_core::HandshakeInfo>, client_cert: bool) -> Stri
     )
 }
 
-fn http_loop<S: Read + Write>(
+fn http_loop<S>(
     conn: &mut Counted<tls_unix::blocking::TlsStream<S>>,
     info: Option<&tls_core::HandshakeInfo>,
     client_cert: bool,
