@@ -38,7 +38,9 @@ fn parse_size(s: &str) -> Result<u64, String> {
 
 pub(crate) fn run(args: &DemoArgs) -> Result<(), Error> {
     let pki = Pki::new(KeyKind::EcdsaP256, &[]);
-    println!("throwaway PKI (rcgen, ECDSA P-256): CA 'tlsflow test CA' -> leaf for localhost, 127.0.0.1, ::1 (90 days)");
+    println!(
+        "throwaway PKI (rcgen, ECDSA P-256): CA -> leaf for localhost, 127.0.0.1, ::1 (90 days)"
+    );
     println!();
     println!("in-memory backend (tls-core sessions, no sockets):");
     for (label, versions) in [("TLS 1.3", TLS13), ("TLS 1.2", TLS12)] {

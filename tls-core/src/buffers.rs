@@ -90,7 +90,10 @@ impl ByteQueue {
 
     /// Appends `n` bytes previously written through [`ByteQueue::spare_mut`].
     pub(crate) fn commit(&mut self, n: usize) {
-        assert!(self.end + n <= self.buf.len(), "committed more than was reserved");
+        assert!(
+            self.end + n <= self.buf.len(),
+            "committed more than was reserved"
+        );
         self.end += n;
     }
 

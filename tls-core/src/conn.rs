@@ -136,8 +136,10 @@ impl<D> Encrypt for Option<WriteTraffic<'_, D>> {
 /// `process_tls_records` for either side (they are separate inherent methods in rustls).
 trait Process: Deref<Target = CommonState> {
     type Data;
-    fn process<'c, 'i>(&'c mut self, incoming: &'i mut [u8])
-        -> UnbufferedStatus<'c, 'i, Self::Data>;
+    fn process<'c, 'i>(
+        &'c mut self,
+        incoming: &'i mut [u8],
+    ) -> UnbufferedStatus<'c, 'i, Self::Data>;
 }
 
 impl Process for UnbufferedConnectionCommon<ClientConnectionData> {
@@ -268,18 +270,12 @@ fn drive<C: Process>(
         stop: Ok(Stop::Idle),
     };
     loop {
-        let traffic_before = !conn.is_handshaking();
+        let tls13 = conn.protocol_version() == Some(ProtocolVersion::TLSv1_3);
         let UnbufferedStatus { discard, state } = conn.process(&mut incoming[out.consumed..]);
         let mut extra_discard = 0;
         let step: Option<Result<Stop, rustls::Error>> = match state {
             Err(e) => Some(Err(e)),
             Ok(ConnectionState::EncodeTlsData(mut st)) => {
-                // A record produced while processing input after the handshake is a
-                // KeyUpdate reply (tickets are produced by the call that finished the
-                // handshake, and never from post-handshake input).
-                if traffic_before && discard > 0 {
-                    out.peer_key_update = true;
-                }
                 encode_into(&mut st, outbound).err().map(Err)
             }
             Ok(ConnectionState::TransmitTlsData(st)) => {
@@ -339,13 +335,22 @@ fn drive<C: Process>(
                     stop
                 }
             },
-            Ok(ConnectionState::WriteTraffic(wt)) => match &mut goal {
-                Goal::Write(op) => {
-                    let mut wt = Some(wt);
-                    Some(op(&mut wt, outbound).map(|()| Stop::Written))
+            Ok(ConnectionState::WriteTraffic(mut wt)) => {
+                if tls13 && take_key_update_reply(&mut wt) {
+                    // The reply is in rustls' send queue now: the next round encodes it,
+                    // ahead of anything the goal writes.
+                    out.peer_key_update = true;
+                    None
+                } else {
+                    match &mut goal {
+                        Goal::Write(op) => {
+                            let mut wt = Some(wt);
+                            Some(op(&mut wt, outbound).map(|()| Stop::Written))
+                        }
+                        _ => Some(Ok(Stop::Idle)),
+                    }
                 }
-                _ => Some(Ok(Stop::Idle)),
-            },
+            }
             Ok(ConnectionState::ReadEarlyData(_)) => Some(Err(rustls::Error::General(
                 "0-RTT data is not supported".into(),
             ))),
@@ -369,6 +374,28 @@ fn drive<C: Process>(
     }
 }
 
+/// Whether rustls holds an answer to the peer's KeyUpdate request; if so, moves it to
+/// rustls' send queue, from which the next `process_tls_records` yields it as
+/// `EncodeTlsData`.
+///
+/// rustls 0.23 encrypts that answer when the request arrives but keeps it outside the
+/// records `process_tls_records` yields, writing it only in front of the next encrypted
+/// record. So a session that only reads would never answer nor learn of the update, and
+/// an encryption sized for its own plaintext would fail for want of room. A one-byte
+/// encryption into an empty buffer moves the answer to the send queue (rustls does that
+/// before checking the size) and fails with the room needed: more than one one-byte TLS
+/// 1.3 record means the answer is there. Nothing is encrypted. (The same size shows when
+/// rustls starts a KeyUpdate of its own because the keys near their usage limit, after
+/// millions of records; that rare update is reported as the peer's.)
+fn take_key_update_reply<D>(wt: &mut WriteTraffic<'_, D>) -> bool {
+    // Header 5 + one byte + inner content type 1 + tag 16, for every TLS 1.3 suite.
+    const ONE_BYTE_RECORD: usize = 5 + 1 + 1 + 16;
+    matches!(
+        wt.encrypt(&[0], &mut []),
+        Err(EncryptError::InsufficientSize(s)) if s.required_size > ONE_BYTE_RECORD
+    )
+}
+
 /// After a fatal error rustls yields the alert on the next call (rule 3 of the design).
 fn collect_alerts<C: Process>(
     conn: &mut C,
@@ -377,16 +404,20 @@ fn collect_alerts<C: Process>(
     out: &mut Outcome,
 ) {
     let mut offset = 0;
-    // Each call pops one queued record before looking at input; a few is plenty.
-    for _ in 0..8 {
+    // Each call pops one queued record before it looks at input. Stop when none is
+    // queued: one more call would read the offending input again, and after a deframing
+    // or decryption error rustls would raise it again and queue a second fatal alert
+    // (a debug assertion in rustls).
+    while conn.wants_write() {
         let UnbufferedStatus { discard, state } = conn.process(&mut incoming[offset..]);
-        let encoded = match state {
-            Ok(ConnectionState::EncodeTlsData(mut st)) => encode_into(&mut st, outbound).is_ok(),
-            _ => false,
-        };
         offset += discard;
-        if !encoded {
-            break;
+        match state {
+            Ok(ConnectionState::EncodeTlsData(mut st)) => {
+                if encode_into(&mut st, outbound).is_err() {
+                    break;
+                }
+            }
+            _ => break,
         }
     }
     out.consumed += offset;

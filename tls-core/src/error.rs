@@ -58,7 +58,9 @@ impl From<rustls::Error> for Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Truncated => f.write_str("connection truncated: transport ended before close_notify"),
+            Self::Truncated => {
+                f.write_str("connection truncated: transport ended before close_notify")
+            }
             Self::AlertReceived(alert) => write!(f, "peer sent fatal alert: {alert:?}"),
             Self::Tls(e) => write!(f, "tls error: {e}"),
             Self::WouldBlock => f.write_str("no plaintext available yet"),

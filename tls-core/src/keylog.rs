@@ -13,7 +13,8 @@ pub use rustls::KeyLog;
 
 /// Formats one NSS key log line (without the newline).
 pub fn format_line(label: &str, client_random: &[u8], secret: &[u8]) -> String {
-    let mut line = String::with_capacity(label.len() + 2 + 2 * (client_random.len() + secret.len()));
+    let mut line =
+        String::with_capacity(label.len() + 2 + 2 * (client_random.len() + secret.len()));
     line.push_str(label);
     line.push(' ');
     for b in client_random {
@@ -78,13 +79,8 @@ mod file {
     impl KeyLogFile {
         /// Opens `$SSLKEYLOGFILE` for appending, if set.
         pub fn from_env() -> Self {
-            let file = std::env::var_os("SSLKEYLOGFILE").and_then(|path| {
-                OpenOptions::new()
-                    .append(true)
-                    .create(true)
-                    .open(path)
-                    .ok()
-            });
+            let file = std::env::var_os("SSLKEYLOGFILE")
+                .and_then(|path| OpenOptions::new().append(true).create(true).open(path).ok());
             Self {
                 file: file.map(Mutex::new),
             }

@@ -98,7 +98,7 @@ mod ticketer;
 
 pub use error::Error;
 pub use event::{Event, HandshakeInfo, Initiator};
-pub use limits::{Limits, MAX_HANDSHAKE_MESSAGE, MAX_RECORD};
+pub use limits::{Limits, MAX_HANDSHAKE_MESSAGE, MAX_RECORD, MIN_OUTBOUND};
 pub use session::{Encrypted, Session};
 pub use store::{ClientSessionCache, ServerSessionCache};
 pub use ticketer::Ticketer;

@@ -9,6 +9,10 @@ pub const MAX_RECORD: usize = 5 + 16_384 + 2_048;
 /// buffer, so while the handshake runs the buffer may need this much on top of one record.
 pub const MAX_HANDSHAKE_MESSAGE: usize = 0xffff;
 
+/// The smallest outbound limit: room for a record with a little plaintext (TLS 1.2 GCM
+/// adds 29 bytes to each record).
+pub const MIN_OUTBOUND: usize = 64;
+
 /// Every bound on the memory a [`Session`](crate::Session) uses for its buffers.
 ///
 /// Buffers grow to these limits only as needed and are released when empty.
@@ -55,9 +59,9 @@ impl Limits {
                 "inbound limit must hold one maximal record (18437 bytes)",
             ));
         }
-        if self.outbound == 0 {
+        if self.outbound < MIN_OUTBOUND {
             return Err(crate::Error::InvalidLimits(
-                "outbound limit must be above zero",
+                "outbound limit must hold a small record (64 bytes)",
             ));
         }
         Ok(())

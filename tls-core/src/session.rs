@@ -80,6 +80,8 @@ pub struct Session {
     close_requested: bool,
     close_sent: bool,
     closed_reported: bool,
+    /// The last drive stopped at decrypted application data still held by rustls.
+    data_ready: bool,
 }
 
 impl core::fmt::Debug for Session {
@@ -181,6 +183,7 @@ impl Session {
             close_requested: false,
             close_sent: false,
             closed_reported: false,
+            data_ready: false,
         }
     }
 
@@ -270,8 +273,9 @@ impl Session {
     // ---------------------------------------------------------------- plaintext
 
     /// Encrypts application data into the outbound queue. Returns how many bytes were
-    /// taken: only what fits under [`Limits::outbound`], so `Ok(0)` means "send
-    /// pending output first". Before the handshake completes it takes nothing (`Ok(0)`).
+    /// taken: only what fits under [`Limits::outbound`] (while output is queued, only when
+    /// a full record or all of `data` fits), so `Ok(0)` means "send pending output
+    /// first". Before the handshake completes it takes nothing (`Ok(0)`).
     ///
     /// In coalescing mode (see [`set_coalescing`](Self::set_coalescing)) small writes are
     /// gathered and encrypted as one full record, or at [`flush`](Self::flush).
@@ -285,7 +289,10 @@ impl Session {
         }
         let budget = self.limits.outbound.saturating_sub(self.outbound.len());
         let n = self.plaintext_fitting(budget).min(data.len());
-        if n == 0 {
+        // While output is queued, wait for room for a full record (or all of `data`):
+        // taking what trickles free as the transport drains a few bytes at a time would
+        // cut the stream into tiny records (silly window syndrome).
+        if n == 0 || (!self.outbound.is_empty() && n < data.len().min(self.fragment)) {
             return Ok(0);
         }
         self.encrypt_to_queue(&data[..n])?;
@@ -312,6 +319,10 @@ impl Session {
             let gather = core::mem::take(&mut self.gather);
             let written = self.encrypt_to_slice(&gather, out)?;
             self.gather = gather;
+            if written == 0 {
+                // A control record was queued first (see `encrypt_to_slice`).
+                return Ok(done);
+            }
             self.gather.clear();
             done.written = written;
         }
@@ -319,8 +330,11 @@ impl Session {
             .plaintext_fitting(out.len() - done.written)
             .min(data.len());
         if n > 0 {
-            done.written += self.encrypt_to_slice(&data[..n], &mut out[done.written..])?;
-            done.consumed = n;
+            let written = self.encrypt_to_slice(&data[..n], &mut out[done.written..])?;
+            if written > 0 {
+                done.written += written;
+                done.consumed = n;
+            }
         }
         Ok(done)
     }
@@ -340,6 +354,8 @@ impl Session {
     /// [`Limits::outbound`] by one record. A no-op when nothing is gathered.
     pub fn flush(&mut self) -> Result<(), Error> {
         if self.gather.is_empty() {
+            // An idle session keeps no gather buffer.
+            self.gather = alloc::vec::Vec::new();
             return Ok(());
         }
         self.check()?;
@@ -422,7 +438,7 @@ impl Session {
 
     /// Whether unread plaintext is waiting, so [`recv`](Self::recv) returns data now.
     pub fn has_plaintext(&self) -> bool {
-        !self.staged.is_empty()
+        !self.staged.is_empty() || self.data_ready
     }
 
     /// What the handshake negotiated, once it is complete.
@@ -557,6 +573,7 @@ impl Session {
     }
 
     fn after_drive(&mut self, outcome: Outcome) -> Result<(), Error> {
+        self.data_ready = matches!(outcome.stop, Ok(Stop::DataReady));
         self.inbound.consume(outcome.consumed);
         self.inbound.release_if_empty();
         let just_completed = !self.conn.is_handshaking() && self.info.is_none();
@@ -686,10 +703,15 @@ impl Session {
         })
     }
 
+    /// Encrypts `plain` into `out`, or writes nothing (`Ok(0)`) when reaching the write
+    /// state queued a control record (an answer to the peer's KeyUpdate): that record was
+    /// encrypted first, so it must be sent before anything written into `out`.
     fn encrypt_to_slice(&mut self, plain: &[u8], out: &mut [u8]) -> Result<usize, Error> {
         let mut written = 0;
-        self.write_op(&mut |enc, _| {
-            written = enc.encrypt(plain, out)?;
+        self.write_op(&mut |enc, queued| {
+            if queued.is_empty() {
+                written = enc.encrypt(plain, out)?;
+            }
             Ok(())
         })?;
         Ok(written)

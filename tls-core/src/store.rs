@@ -97,7 +97,10 @@ impl ClientSessionStore for ClientSessionCache {
         });
     }
 
-    fn take_tls13_ticket(&self, server_name: &ServerName<'static>) -> Option<Tls13ClientSessionValue> {
+    fn take_tls13_ticket(
+        &self,
+        server_name: &ServerName<'static>,
+    ) -> Option<Tls13ClientSessionValue> {
         // Newest first: it is the least likely to have expired.
         self.with(server_name, |d| d.tls13.pop_back()).flatten()
     }

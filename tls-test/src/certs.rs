@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, Issuer, KeyPair, KeyUsagePurpose, SerialNumber, SignatureAlgorithm,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SerialNumber, SignatureAlgorithm,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::server::WebPkiClientVerifier;
@@ -72,6 +72,9 @@ pub struct Pki {
     pub ca: CertificateDer<'static>,
     /// The CA certificate as PEM.
     pub ca_pem: String,
+    /// The CA's common name (unique per PKI).
+    pub ca_name: String,
+    kind: KeyKind,
     /// The server's identity.
     pub server: Identity,
     /// A client identity for mutual TLS.
@@ -106,23 +109,33 @@ impl Pki {
         let ca_key = kind.key_pair();
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
         ca_params.distinguished_name = DistinguishedName::new();
+        // A name of its own, so a client trusting another test PKI reports an unknown
+        // issuer rather than a bad signature from a CA of the same name.
+        let ca_serial = serial();
+        let ca_name = format!("tlsflow test CA {}", hex(ca_serial.as_ref()));
         ca_params
             .distinguished_name
-            .push(DnType::CommonName, "tlsflow test CA");
+            .push(DnType::CommonName, ca_name.clone());
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         ca_params.key_usages = vec![
             KeyUsagePurpose::KeyCertSign,
             KeyUsagePurpose::CrlSign,
             KeyUsagePurpose::DigitalSignature,
         ];
-        ca_params.serial_number = Some(serial());
+        ca_params.serial_number = Some(ca_serial);
         validity(&mut ca_params);
         let ca_cert = ca_params.self_signed(&ca_key).unwrap();
         let issuer = Issuer::new(ca_params, ca_key);
 
         let mut names = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
         names.extend(extra_names.iter().map(|s| s.to_string()));
-        let server = leaf(kind, &issuer, names, "tlsflow test server", ExtendedKeyUsagePurpose::ServerAuth);
+        let server = leaf(
+            kind,
+            &issuer,
+            names,
+            "tlsflow test server",
+            ExtendedKeyUsagePurpose::ServerAuth,
+        );
         let client = leaf(
             kind,
             &issuer,
@@ -137,7 +150,28 @@ impl Pki {
             client: with_ca(client, &ca),
             ca,
             ca_pem,
+            ca_name,
+            kind,
         }
+    }
+
+    /// A CA certificate with this PKI's CA name but a key of its own: an impostor whose
+    /// signature on the leaves cannot verify.
+    pub fn impostor_ca(&self) -> CertificateDer<'static> {
+        let key = self.kind.key_pair();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name = DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, self.ca_name.clone());
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        params.serial_number = Some(serial());
+        validity(&mut params);
+        params.self_signed(&key).unwrap().der().clone()
     }
 
     /// A root store trusting this CA.
@@ -165,7 +199,10 @@ fn leaf(
     params.distinguished_name = DistinguishedName::new();
     params.distinguished_name.push(DnType::CommonName, cn);
     params.use_authority_key_identifier_extension = true;
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
     params.extended_key_usages = vec![usage];
     params.serial_number = Some(serial());
     validity(&mut params);
@@ -226,12 +263,10 @@ impl Pki {
             .with_protocol_versions(&versions(opts))
             .unwrap();
         let builder = if opts.mtls {
-            let verifier = WebPkiClientVerifier::builder_with_provider(
-                Arc::new(self.roots()),
-                provider(opts),
-            )
-            .build()
-            .unwrap();
+            let verifier =
+                WebPkiClientVerifier::builder_with_provider(Arc::new(self.roots()), provider(opts))
+                    .build()
+                    .unwrap();
             builder.with_client_cert_verifier(verifier)
         } else {
             builder.with_no_client_auth()
@@ -270,4 +305,8 @@ impl Pki {
         }
         cfg
     }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
