@@ -55,6 +55,17 @@ impl ByteQueue {
         }
     }
 
+    /// Keeps only the first `len` bytes (no-op if fewer are queued).
+    pub(crate) fn truncate(&mut self, len: usize) {
+        if len < self.len() {
+            self.end = self.start + len;
+            if self.start == self.end {
+                self.start = 0;
+                self.end = 0;
+            }
+        }
+    }
+
     /// Frees the allocation when nothing is queued.
     pub(crate) fn release_if_empty(&mut self) {
         if self.is_empty() && self.buf.capacity() != 0 {

@@ -219,17 +219,20 @@ impl Conn {
         self.common().peer_certificates()
     }
 
-    /// Runs the state machine over `incoming` toward `goal`.
+    /// Runs the state machine over `incoming` toward `goal`. `sealed`: our close_notify
+    /// has been queued, so nothing may follow it (a peer's KeyUpdate request is not
+    /// answered; the caller drops any record rustls still produces).
     pub(crate) fn drive(
         &mut self,
         incoming: &mut [u8],
         outbound: &mut ByteQueue,
         staged: &mut ByteQueue,
         goal: Goal<'_>,
+        sealed: bool,
     ) -> Outcome {
         match self {
-            Self::Client(c) => drive(&mut **c, incoming, outbound, staged, goal),
-            Self::Server(s) => drive(&mut **s, incoming, outbound, staged, goal),
+            Self::Client(c) => drive(&mut **c, incoming, outbound, staged, goal, sealed),
+            Self::Server(s) => drive(&mut **s, incoming, outbound, staged, goal, sealed),
         }
     }
 }
@@ -261,6 +264,7 @@ fn drive<C: Process>(
     outbound: &mut ByteQueue,
     staged: &mut ByteQueue,
     mut goal: Goal<'_>,
+    sealed: bool,
 ) -> Outcome {
     let mut out = Outcome {
         consumed: 0,
@@ -336,7 +340,7 @@ fn drive<C: Process>(
                 }
             },
             Ok(ConnectionState::WriteTraffic(mut wt)) => {
-                if tls13 && take_key_update_reply(&mut wt) {
+                if tls13 && !sealed && take_key_update_reply(&mut wt) {
                     // The reply is in rustls' send queue now: the next round encodes it,
                     // ahead of anything the goal writes.
                     out.peer_key_update = true;

@@ -379,12 +379,7 @@ impl Session {
         let mut n = self.staged.read_into(buf);
         self.staged.release_if_empty();
         if n < buf.len() && self.staged.is_empty() && self.error.is_none() {
-            let outcome = self.conn.drive(
-                self.inbound.data_mut(),
-                &mut self.outbound,
-                &mut self.staged,
-                Goal::Read(&mut buf[n..]),
-            );
+            let outcome = self.drive(Goal::Read(&mut buf[n..]));
             n += outcome.read;
             if let Err(e) = self.after_drive(outcome) {
                 if n == 0 {
@@ -541,14 +536,26 @@ impl Session {
         Ok(())
     }
 
-    /// Advances the handshake and control traffic without reading application data.
-    fn pump(&mut self) -> Result<(), Error> {
+    /// Runs the engine toward `goal`. Once our close_notify is queued nothing may follow
+    /// it, so whatever rustls still produces (a fatal alert) is dropped.
+    fn drive(&mut self, goal: Goal<'_>) -> Outcome {
+        let sealed_at = self.close_sent.then_some(self.outbound.len());
         let outcome = self.conn.drive(
             self.inbound.data_mut(),
             &mut self.outbound,
             &mut self.staged,
-            Goal::Progress,
+            goal,
+            sealed_at.is_some(),
         );
+        if let Some(len) = sealed_at {
+            self.outbound.truncate(len);
+        }
+        outcome
+    }
+
+    /// Advances the handshake and control traffic without reading application data.
+    fn pump(&mut self) -> Result<(), Error> {
+        let outcome = self.drive(Goal::Progress);
         self.after_drive(outcome)
     }
 
@@ -557,12 +564,7 @@ impl Session {
         &mut self,
         op: &mut dyn FnMut(&mut dyn Encrypt, &mut ByteQueue) -> Result<(), rustls::Error>,
     ) -> Result<(), Error> {
-        let outcome = self.conn.drive(
-            self.inbound.data_mut(),
-            &mut self.outbound,
-            &mut self.staged,
-            Goal::Write(op),
-        );
+        let outcome = self.drive(Goal::Write(op));
         match outcome.stop {
             Ok(Stop::Written) | Err(_) => self.after_drive(outcome),
             Ok(_) => {

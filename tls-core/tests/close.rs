@@ -266,3 +266,43 @@ fn eof_after_data_without_close_notify_is_truncated() {
     assert_eq!(pair.server.error, Some(Error::Truncated));
     assert!(!pair.server.clean_eof);
 }
+
+/// Regression (found by tls-unix's split tests): after our close_notify, a peer's KeyUpdate
+/// request must not be answered — nothing may follow close_notify on the wire — while the
+/// data the peer sends with it still arrives.
+#[test]
+fn no_key_update_reply_after_our_close_notify() {
+    let mut pair = common::connected(
+        KeyKind::EcdsaP256,
+        &common::version(TLS13),
+        FaultPlan::CLEAN,
+        21,
+    );
+    pair.take_events(Side::Server);
+    pair.session(Side::Server).close().unwrap();
+    pair.drive();
+    assert!(pair.session(Side::Client).peer_has_closed());
+
+    let server_bytes_before = pair.records(Dir::ServerToClient).len();
+    pair.session(Side::Client).refresh_keys().unwrap();
+    // `transfer` checks that the data arrives intact (after the KeyUpdate record).
+    pair.transfer(b"after your close", Dir::ClientToServer)
+        .unwrap();
+    pair.drive();
+    assert!(
+        !pair.session(Side::Server).has_output(),
+        "the server queued a record after its close_notify"
+    );
+    assert_eq!(
+        pair.records(Dir::ServerToClient).len(),
+        server_bytes_before,
+        "nothing crossed the wire after the server's close_notify"
+    );
+    assert!(
+        !pair
+            .take_events(Side::Server)
+            .iter()
+            .any(|e| matches!(e, Event::KeysUpdated(_))),
+        "no KeyUpdate was answered"
+    );
+}

@@ -1,0 +1,508 @@
+//! The tokio flavour over TCP on 127.0.0.1 and over Unix-domain sockets, including the
+//! full-duplex split.
+
+#![cfg(feature = "tokio")]
+
+mod common;
+
+use std::io::ErrorKind;
+use std::time::{Duration, Instant};
+
+use common::*;
+use tls_unix::rustls::ProtocolVersion;
+use tls_unix::tls_core::{Event, Initiator, Session};
+use tls_unix::tokio::{TlsAcceptor, TlsConnector, TlsStream};
+use tls_unix::{Options, Timeout};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::oneshot;
+
+fn options() -> Options {
+    Options {
+        handshake_timeout: Some(Duration::from_secs(20)),
+        read_timeout: Some(Duration::from_secs(60)),
+        write_timeout: Some(Duration::from_secs(60)),
+        ..Options::default()
+    }
+}
+
+/// A tokio socket the tests can use.
+trait Sock: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug + 'static {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug + 'static> Sock for T {}
+
+/// A std socket made non-blocking and handed to tokio; its owned split.
+trait IntoTokio {
+    type Tokio: Sock;
+    type Read: AsyncRead + Unpin + Send + std::fmt::Debug + 'static;
+    type Write: AsyncWrite + Unpin + Send + std::fmt::Debug + 'static;
+    fn into_tokio(self) -> Self::Tokio;
+    fn owned_split(s: Self::Tokio) -> (Self::Read, Self::Write);
+}
+
+impl IntoTokio for std::net::TcpStream {
+    type Tokio = tokio::net::TcpStream;
+    type Read = tokio::net::tcp::OwnedReadHalf;
+    type Write = tokio::net::tcp::OwnedWriteHalf;
+    fn into_tokio(self) -> Self::Tokio {
+        self.set_nonblocking(true).unwrap();
+        tokio::net::TcpStream::from_std(self).unwrap()
+    }
+    fn owned_split(s: Self::Tokio) -> (Self::Read, Self::Write) {
+        s.into_split()
+    }
+}
+
+impl IntoTokio for std::os::unix::net::UnixStream {
+    type Tokio = tokio::net::UnixStream;
+    type Read = tokio::net::unix::OwnedReadHalf;
+    type Write = tokio::net::unix::OwnedWriteHalf;
+    fn into_tokio(self) -> Self::Tokio {
+        self.set_nonblocking(true).unwrap();
+        tokio::net::UnixStream::from_std(self).unwrap()
+    }
+    fn owned_split(s: Self::Tokio) -> (Self::Read, Self::Write) {
+        s.into_split()
+    }
+}
+
+type TokioOf<L> = <<L as Listen>::Stream as IntoTokio>::Tokio;
+type Pair<L> = (TlsStream<TokioOf<L>>, TlsStream<TokioOf<L>>);
+
+/// Two connected transports (std listener, then handed to tokio).
+fn sockets<L: Listen>() -> (TokioOf<L>, TokioOf<L>)
+where
+    L::Stream: IntoTokio,
+{
+    let listener = L::bind();
+    let client = listener.connect().into_tokio();
+    let server = listener.accept().into_tokio();
+    (client, server)
+}
+
+async fn connected<L: Listen>(client_alpn: &[&[u8]], server_alpn: &[&[u8]]) -> Pair<L>
+where
+    L::Stream: IntoTokio,
+{
+    let (client, server) = sockets::<L>();
+    let acceptor = TlsAcceptor::new(server_config(server_alpn)).with_options(options());
+    let connector = TlsConnector::new(client_config(client_alpn)).with_options(options());
+    let server = tokio::spawn(async move { acceptor.accept(server).await });
+    let client = connector
+        .connect(localhost(), client)
+        .await
+        .expect("client handshake");
+    let server = server.await.unwrap().expect("server handshake");
+    (client, server)
+}
+
+async fn send_pattern_async(w: &mut (impl AsyncWrite + Unpin), seed: u64, len: u64, chunk: usize) {
+    let mut pattern = Pattern::new(seed, len);
+    let mut buf = vec![0u8; chunk];
+    loop {
+        let n = pattern.fill(&mut buf);
+        if n == 0 {
+            return;
+        }
+        w.write_all(&buf[..n]).await.unwrap();
+    }
+}
+
+async fn digest_to_end_async(r: &mut (impl AsyncRead + Unpin)) -> (u64, Vec<u8>) {
+    let mut digest = Digest::new();
+    let mut buf = vec![0u8; 50_000];
+    loop {
+        let n = r.read(&mut buf).await.unwrap();
+        if n == 0 {
+            return digest.finish();
+        }
+        digest.update(&buf[..n]);
+    }
+}
+
+fn events(session: &mut Session) -> Vec<Event> {
+    std::iter::from_fn(|| session.poll_event()).collect()
+}
+
+async fn handshake<L: Listen>()
+where
+    L::Stream: IntoTokio,
+{
+    let (mut client, mut server) = connected::<L>(&[], &[]).await;
+    assert_eq!(
+        client.handshake_info().unwrap().version,
+        ProtocolVersion::TLSv1_3
+    );
+    assert!(is_test_server(client.session().peer_certificates()));
+    assert_eq!(
+        server.handshake_info().unwrap().sni.as_deref(),
+        Some("localhost")
+    );
+    client.write_all(b"ping").await.unwrap();
+    client.flush().await.unwrap();
+    let mut buf = [0u8; 4];
+    server.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"ping");
+}
+
+async fn alpn<L: Listen>()
+where
+    L::Stream: IntoTokio,
+{
+    let (client, server) = connected::<L>(&[b"http/1.1"], &[b"h2", b"http/1.1"]).await;
+    assert_eq!(
+        client.handshake_info().unwrap().alpn.as_deref(),
+        Some(&b"http/1.1"[..])
+    );
+    assert_eq!(
+        server.handshake_info().unwrap().alpn.as_deref(),
+        Some(&b"http/1.1"[..])
+    );
+}
+
+/// 8 MiB from the client, then 8 MiB from the server, each checked with SHA-256.
+async fn bulk<L: Listen>()
+where
+    L::Stream: IntoTokio,
+{
+    let (mut client, mut server) = connected::<L>(&[], &[]).await;
+    let server = tokio::spawn(async move {
+        let got = digest_to_end_async(&mut server).await;
+        send_pattern_async(&mut server, 2, BULK, 70_000).await;
+        server.shutdown().await.unwrap();
+        got
+    });
+    send_pattern_async(&mut client, 1, BULK, 100_000).await;
+    client.shutdown().await.unwrap();
+    assert_eq!(digest_to_end_async(&mut client).await, expected(2, BULK));
+    assert_eq!(server.await.unwrap(), expected(1, BULK));
+}
+
+async fn half_close<L: Listen>(client_first: bool)
+where
+    L::Stream: IntoTokio,
+{
+    let (client, server) = connected::<L>(&[], &[]).await;
+    let (mut first, mut second) = if client_first {
+        (client, server)
+    } else {
+        (server, client)
+    };
+    let second = tokio::spawn(async move {
+        let mut got = Vec::new();
+        second.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, b"first, then close_notify");
+        second.write_all(b"second answers").await.unwrap();
+        second.shutdown().await.unwrap();
+        assert_eq!(second.read(&mut [0u8; 8]).await.unwrap(), 0);
+    });
+    first.write_all(b"first, then close_notify").await.unwrap();
+    first.shutdown().await.unwrap();
+    first.shutdown().await.unwrap();
+    let e = first.write(b"late").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::BrokenPipe);
+    let mut got = Vec::new();
+    first.read_to_end(&mut got).await.unwrap();
+    assert_eq!(got, b"second answers");
+    second.await.unwrap();
+}
+
+async fn truncation<L: Listen>()
+where
+    L::Stream: IntoTokio,
+{
+    let (mut client, mut server) = connected::<L>(&[], &[]).await;
+    server.write_all(b"partial").await.unwrap();
+    server.flush().await.unwrap();
+    drop(server);
+    let mut buf = [0u8; 7];
+    client.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"partial");
+    assert_truncated(&client.read(&mut buf).await.unwrap_err());
+    let mut rest = Vec::new();
+    assert_truncated(&client.read_to_end(&mut rest).await.unwrap_err());
+    client.shutdown().await.unwrap();
+}
+
+async fn handshake_timeout<L: Listen>()
+where
+    L::Stream: IntoTokio,
+{
+    let limit = Duration::from_millis(300);
+    let quick = Options {
+        handshake_timeout: Some(limit),
+        ..Options::default()
+    };
+    let (ours, _silent) = sockets::<L>();
+    let start = Instant::now();
+    let e = TlsConnector::new(client_config(&[]))
+        .with_options(quick)
+        .connect(localhost(), ours)
+        .await
+        .unwrap_err();
+    assert_timeout(&e, Timeout::Handshake(limit));
+    assert!(start.elapsed() >= limit);
+    let (_silent, ours) = sockets::<L>();
+    let start = Instant::now();
+    let e = TlsAcceptor::new(server_config(&[]))
+        .with_options(quick)
+        .accept(ours)
+        .await
+        .unwrap_err();
+    assert_timeout(&e, Timeout::Handshake(limit));
+    assert!(start.elapsed() >= limit);
+}
+
+async fn read_timeout<L: Listen>()
+where
+    L::Stream: IntoTokio,
+{
+    let limit = Duration::from_millis(200);
+    let (client, server) = sockets::<L>();
+    let (tx, rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let mut tls = TlsAcceptor::new(server_config(&[]))
+            .accept(server)
+            .await
+            .unwrap();
+        rx.await.unwrap();
+        tls.write_all(b"late").await.unwrap();
+        tls.shutdown().await.unwrap();
+    });
+    let opts = Options {
+        read_timeout: Some(limit),
+        ..options()
+    };
+    let mut client = TlsConnector::new(client_config(&[]))
+        .with_options(opts)
+        .connect(localhost(), client)
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let e = client.read(&mut [0u8; 16]).await.unwrap_err();
+    assert_timeout(&e, Timeout::Read(limit));
+    assert!(start.elapsed() >= limit);
+    tx.send(()).unwrap();
+    let mut got = Vec::new();
+    client.read_to_end(&mut got).await.unwrap();
+    assert_eq!(got, b"late");
+    server.await.unwrap();
+}
+
+/// Both sides split (the client with `into_split`, the server with the transport's owned
+/// halves); on each side the writer sends 8 MiB while the reader receives 8 MiB, and each
+/// writer asks for a KeyUpdate half way. SHA-256 both ways; each side answered the other's
+/// KeyUpdate.
+async fn split_full_duplex<L: Listen>()
+where
+    L::Stream: IntoTokio,
+{
+    let (client, server) = connected::<L>(&[], &[]).await;
+    let (mut client_r, mut client_w) = client.into_split();
+    let (mut server_r, mut server_w) = server.split_with(<L::Stream as IntoTokio>::owned_split);
+    assert!(client_r.is_pair_of(&client_w));
+    async fn write_with_key_update<W: AsyncWrite + Unpin>(
+        w: &mut tls_unix::tokio::WriteHalf<W>,
+        seed: u64,
+    ) {
+        send_pattern_async(w, seed, BULK / 2, 100_000).await;
+        w.refresh_keys().unwrap();
+        send_pattern_async(w, seed + 100, BULK / 2, 100_000).await;
+        w.shutdown().await.unwrap();
+    }
+    let tasks = (
+        tokio::spawn(async move {
+            write_with_key_update(&mut client_w, 1).await;
+            client_w
+        }),
+        tokio::spawn(async move {
+            write_with_key_update(&mut server_w, 2).await;
+            server_w
+        }),
+        tokio::spawn(async move { (digest_to_end_async(&mut client_r).await, client_r) }),
+        tokio::spawn(async move { (digest_to_end_async(&mut server_r).await, server_r) }),
+    );
+    let client_w = tasks.0.await.unwrap();
+    let server_w = tasks.1.await.unwrap();
+    let (client_got, _client_r) = tasks.2.await.unwrap();
+    let (server_got, _server_r) = tasks.3.await.unwrap();
+    let halves = |seed: u64| {
+        let mut d = Digest::new();
+        for s in [seed, seed + 100] {
+            let mut p = Pattern::new(s, BULK / 2);
+            let mut buf = vec![0u8; 65536];
+            loop {
+                let n = p.fill(&mut buf);
+                if n == 0 {
+                    break;
+                }
+                d.update(&buf[..n]);
+            }
+        }
+        d.finish()
+    };
+    assert_eq!(client_got, halves(2));
+    assert_eq!(server_got, halves(1));
+    for w in [
+        &client_w.with_session(events),
+        &server_w.with_session(events),
+    ] {
+        assert!(w.contains(&Event::KeysUpdated(Initiator::Local)), "{w:?}");
+        assert!(w.contains(&Event::KeysUpdated(Initiator::Peer)), "{w:?}");
+    }
+}
+
+/// The reader half writes the KeyUpdate reply itself: the server's writer half is never
+/// used, yet after reading the client's data the server has nothing left to send, and the
+/// client reads the server's later data under the new keys.
+async fn split_reader_answers_key_update<L: Listen>()
+where
+    L::Stream: IntoTokio,
+{
+    let (mut client, server) = connected::<L>(&[], &[]).await;
+    let (mut server_r, mut server_w) = server.into_split();
+    client.write_all(b"before").await.unwrap();
+    client.refresh_keys().unwrap();
+    client.write_all(b" after").await.unwrap();
+    client.flush().await.unwrap();
+    let mut buf = [0u8; 12];
+    server_r.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"before after");
+    let (pending, seen) = server_r.with_session(|s| (s.has_output(), events(s)));
+    assert!(!pending, "the reader left the KeyUpdate reply queued");
+    assert!(
+        seen.contains(&Event::KeysUpdated(Initiator::Peer)),
+        "{seen:?}"
+    );
+    // Now the idle writer speaks (under its updated keys) and closes.
+    server_w.write_all(b"bye").await.unwrap();
+    server_w.shutdown().await.unwrap();
+    let mut got = Vec::new();
+    client.read_to_end(&mut got).await.unwrap();
+    assert_eq!(got, b"bye");
+    client.shutdown().await.unwrap();
+    assert_eq!(server_r.read(&mut buf).await.unwrap(), 0);
+}
+
+/// The peer asks for a KeyUpdate after we shut down: the answer can no longer be sent (and
+/// must not follow our close_notify), and reading to the end still works.
+async fn key_update_after_our_shutdown<L: Listen>()
+where
+    L::Stream: IntoTokio,
+{
+    let (mut client, mut server) = connected::<L>(&[], &[]).await;
+    server.shutdown().await.unwrap();
+    assert_eq!(client.read(&mut [0u8; 4]).await.unwrap(), 0);
+    client.refresh_keys().unwrap();
+    client.write_all(b"after close_notify").await.unwrap();
+    client.flush().await.unwrap();
+    // The server reads the KeyUpdate and the data before the client's close_notify.
+    let mut buf = [0u8; 18];
+    server.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"after close_notify");
+    assert!(!server.session().has_output());
+    client.shutdown().await.unwrap();
+    assert_eq!(server.read(&mut buf).await.unwrap(), 0);
+}
+
+/// The peer stops reading: writes fill the transport's buffers, then `Timeout::Write`.
+async fn write_timeout<L: Listen>()
+where
+    L::Stream: IntoTokio,
+{
+    let limit = Duration::from_millis(200);
+    let (client, server) = sockets::<L>();
+    let (tx, rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let tls = TlsAcceptor::new(server_config(&[]))
+            .accept(server)
+            .await
+            .unwrap();
+        rx.await.unwrap();
+        drop(tls);
+    });
+    let opts = Options {
+        write_timeout: Some(limit),
+        ..options()
+    };
+    let mut client = TlsConnector::new(client_config(&[]))
+        .with_options(opts)
+        .connect(localhost(), client)
+        .await
+        .unwrap();
+    let chunk = vec![7u8; 64 * 1024];
+    let mut written = 0usize;
+    let e = loop {
+        match client.write(&chunk).await {
+            Ok(n) => written += n,
+            Err(e) => break e,
+        }
+        assert!(
+            written < 256 * 1024 * 1024,
+            "the transport never pushed back"
+        );
+    };
+    assert_timeout(&e, Timeout::Write(limit));
+    tx.send(()).unwrap();
+    server.await.unwrap();
+}
+
+/// A fatal error found by the reader half sends its alert through the shared writer: the
+/// peer learns why (`AlertReceived(BadRecordMac)`), not just that the connection ended.
+async fn split_reader_sends_alert<L: Listen>()
+where
+    L::Stream: IntoTokio,
+{
+    let (mut client, server) = connected::<L>(&[], &[]).await;
+    let (mut server_r, _server_w) = server.into_split();
+    // A well-formed application-data record that does not decrypt.
+    let mut bogus = vec![23u8, 3, 3, 0, 40];
+    bogus.extend_from_slice(&[0x5a; 40]);
+    client.get_mut().write_all(&bogus).await.unwrap();
+    let e = server_r.read(&mut [0u8; 16]).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidData, "{e}");
+    let e = client.read(&mut [0u8; 16]).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidData, "{e}");
+    assert_eq!(
+        tls_unix::tls_error(&e),
+        Some(&tls_unix::tls_core::Error::AlertReceived(
+            tls_unix::rustls::AlertDescription::BadRecordMac
+        )),
+        "{e}"
+    );
+}
+
+macro_rules! for_transports {
+    ($($name:ident => $body:expr;)*) => {
+        mod tcp {
+            use super::*;
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                type L = Tcp;
+                tokio::time::timeout(TEST_LIMIT, $body).await.expect("test timed out");
+            })*
+        }
+        mod unix {
+            use super::*;
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                type L = Unix;
+                tokio::time::timeout(TEST_LIMIT, $body).await.expect("test timed out");
+            })*
+        }
+    };
+}
+
+for_transports! {
+    handshake => super::handshake::<L>();
+    alpn => super::alpn::<L>();
+    bulk_8mib_each_way => super::bulk::<L>();
+    half_close_client_first => super::half_close::<L>(true);
+    half_close_server_first => super::half_close::<L>(false);
+    truncation_is_unexpected_eof => super::truncation::<L>();
+    handshake_timeout => super::handshake_timeout::<L>();
+    read_timeout => super::read_timeout::<L>();
+    split_full_duplex_8mib_each_way_with_key_update => super::split_full_duplex::<L>();
+    split_reader_answers_key_update => super::split_reader_answers_key_update::<L>();
+    key_update_after_our_shutdown => super::key_update_after_our_shutdown::<L>();
+    write_timeout => super::write_timeout::<L>();
+    split_reader_sends_alert => super::split_reader_sends_alert::<L>();
+}
