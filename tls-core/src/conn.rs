@@ -221,7 +221,9 @@ impl Conn {
 
     /// Runs the state machine over `incoming` toward `goal`. `sealed`: our close_notify
     /// has been queued, so nothing may follow it (a peer's KeyUpdate request is not
-    /// answered; the caller drops any record rustls still produces).
+    /// answered; the caller drops any record rustls still produces). `probe`: TLS 1.3
+    /// input other than one application-data record was consumed since the last check for
+    /// a KeyUpdate request (see [`take_key_update_reply`]); kept by the caller across drives.
     pub(crate) fn drive(
         &mut self,
         incoming: &mut [u8],
@@ -229,13 +231,17 @@ impl Conn {
         staged: &mut ByteQueue,
         goal: Goal<'_>,
         sealed: bool,
+        probe: &mut bool,
     ) -> Outcome {
         match self {
-            Self::Client(c) => drive(&mut **c, incoming, outbound, staged, goal, sealed),
-            Self::Server(s) => drive(&mut **s, incoming, outbound, staged, goal, sealed),
+            Self::Client(c) => drive(&mut **c, incoming, outbound, staged, goal, sealed, probe),
+            Self::Server(s) => drive(&mut **s, incoming, outbound, staged, goal, sealed, probe),
         }
     }
 }
+
+/// What a TLS 1.3 record adds to its plaintext: header 5, inner content type 1, tag 16.
+const TLS13_RECORD_OVERHEAD: usize = 22;
 
 /// Appends one encoded handshake/alert record to `outbound`, growing it as needed.
 fn encode_into<D>(
@@ -265,6 +271,7 @@ fn drive<C: Process>(
     staged: &mut ByteQueue,
     mut goal: Goal<'_>,
     sealed: bool,
+    probe: &mut bool,
 ) -> Outcome {
     let mut out = Outcome {
         consumed: 0,
@@ -275,8 +282,23 @@ fn drive<C: Process>(
     };
     loop {
         let tls13 = conn.protocol_version() == Some(ProtocolVersion::TLSv1_3);
+        let traffic = tls13 && !conn.is_handshaking();
         let UnbufferedStatus { discard, state } = conn.process(&mut incoming[out.consumed..]);
         let mut extra_discard = 0;
+        // A KeyUpdate request can only hide in input that is not accounted for by the one
+        // application-data record a call decrypts: check for a reply only then, not on
+        // every write (the check costs as much as a small record's bookkeeping).
+        if traffic && discard > 0 {
+            let app_record = match &state {
+                Ok(ConnectionState::ReadTraffic(rt)) => {
+                    rt.peek_len().map_or(0, |n| n.get() + TLS13_RECORD_OVERHEAD)
+                }
+                _ => 0,
+            };
+            if discard > app_record {
+                *probe = true;
+            }
+        }
         let step: Option<Result<Stop, rustls::Error>> = match state {
             Err(e) => Some(Err(e)),
             Ok(ConnectionState::EncodeTlsData(mut st)) => {
@@ -340,7 +362,7 @@ fn drive<C: Process>(
                 }
             },
             Ok(ConnectionState::WriteTraffic(mut wt)) => {
-                if tls13 && !sealed && take_key_update_reply(&mut wt) {
+                if tls13 && !sealed && core::mem::take(probe) && take_key_update_reply(&mut wt) {
                     // The reply is in rustls' send queue now: the next round encodes it,
                     // ahead of anything the goal writes.
                     out.peer_key_update = true;

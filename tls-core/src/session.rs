@@ -82,6 +82,9 @@ pub struct Session {
     closed_reported: bool,
     /// The last drive stopped at decrypted application data still held by rustls.
     data_ready: bool,
+    /// Input that may hold a TLS 1.3 KeyUpdate request was consumed; check for a reply
+    /// at the next write state.
+    key_update_check: bool,
 }
 
 impl core::fmt::Debug for Session {
@@ -184,6 +187,7 @@ impl Session {
             close_sent: false,
             closed_reported: false,
             data_ready: false,
+            key_update_check: false,
         }
     }
 
@@ -546,6 +550,7 @@ impl Session {
             &mut self.staged,
             goal,
             sealed_at.is_some(),
+            &mut self.key_update_check,
         );
         if let Some(len) = sealed_at {
             self.outbound.truncate(len);
