@@ -235,7 +235,10 @@ fn corrupted_record_after_own_close_notify() {
     assert_eq!(seen.len(), 1, "{seen:?}");
     assert_eq!(seen[0].side, Side::Client);
     assert_eq!(seen[0].error, Error::Tls(rustls::Error::DecryptError));
-    assert!(!seen[0].alert_pending, "nothing may follow our close_notify");
+    assert!(
+        !seen[0].alert_pending,
+        "nothing may follow our close_notify"
+    );
     assert_eq!(pair.bytes_dropped(Dir::ClientToServer), 0);
     assert!(pair.server.session.peer_has_closed());
     assert_sticky(&mut pair.client.session, &seen[0].error);
