@@ -176,6 +176,9 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Error> {
     Ok(())
 }
 
+/// How the log names a connection whose transport ended before the peer's close_notify.
+const TRUNCATED: &str = "peer closed without close_notify (truncated)";
+
 fn options() -> Options {
     Options {
         handshake_timeout: Some(Duration::from_secs(10)),
@@ -241,6 +244,11 @@ fn serve_one(stream: TcpStream, config: Arc<ServerConfig>, echo: bool) -> String
     };
     let close = match outcome.and_then(|()| finish(&mut conn.inner)) {
         Ok(reason) => reason,
+        // Wherever it happens (between keep-alive requests, too), a transport end before
+        // close_notify is reported the same way.
+        Err(e) if tls_unix::tls_error(&e) == Some(&tls_core::Error::Truncated) => {
+            TRUNCATED.to_string()
+        }
         Err(e) => format!("error: {e}"),
     };
     let (version, suite, alpn, resumed) = match &info {
@@ -348,9 +356,7 @@ fn finish<S: Read + Write + tls_unix::HalfClose>(
                 })
             }
             Ok(_) => continue,
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                return Ok("peer closed without close_notify (truncated)".into())
-            }
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(TRUNCATED.into()),
             Err(e) => return Err(e),
         }
     }

@@ -2,8 +2,9 @@
 //!
 //! A [`ByteQueue`] is a window `start..end` over one `Vec<u8>`. Consuming from the front
 //! advances `start` (no memmove per record); the live bytes are moved to the front only
-//! when the tail lacks room. When the window becomes empty the allocation is released, so
-//! an idle session holds no buffer memory.
+//! when the tail lacks room. An empty queue keeps its allocation while traffic flows and
+//! gives it back when the session goes quiet (`Session::release_buffers`), so an idle
+//! session holds no buffer memory.
 
 use alloc::vec::Vec;
 
@@ -91,12 +92,20 @@ impl ByteQueue {
     }
 
     /// Returns `n` writable bytes after the data; [`ByteQueue::commit`] makes them part of it.
+    #[inline]
     pub(crate) fn spare_mut(&mut self, n: usize) -> &mut [u8] {
+        if self.buf.len() < self.end + n {
+            self.grow(n);
+        }
+        &mut self.buf[self.end..self.end + n]
+    }
+
+    #[cold]
+    fn grow(&mut self, n: usize) {
         self.make_room(n);
         if self.buf.len() < self.end + n {
             self.buf.resize(self.end + n, 0);
         }
-        &mut self.buf[self.end..self.end + n]
     }
 
     /// Appends `n` bytes previously written through [`ByteQueue::spare_mut`].

@@ -42,6 +42,9 @@ pub(crate) enum Goal<'a> {
     Read(&'a mut [u8]),
     /// Reach the state where records may be written, then run this operation.
     Write(&'a mut dyn FnMut(&mut dyn Encrypt, &mut ByteQueue) -> Result<(), rustls::Error>),
+    /// Reach the write state, then encrypt this application data into the outbound queue,
+    /// reserving this many bytes first.
+    Encrypt(&'a [u8], usize),
 }
 
 /// Why [`Conn::drive`] returned.
@@ -77,7 +80,7 @@ pub(crate) struct Outcome {
 #[derive(Debug)]
 pub(crate) enum EncryptFail {
     /// The buffer needs at least this many bytes.
-    TooSmall(usize),
+    TooSmall,
     /// The keys may encrypt no more records.
     Exhausted,
 }
@@ -85,7 +88,7 @@ pub(crate) enum EncryptFail {
 impl From<EncryptError> for EncryptFail {
     fn from(e: EncryptError) -> Self {
         match e {
-            EncryptError::InsufficientSize(s) => Self::TooSmall(s.required_size),
+            EncryptError::InsufficientSize(_) => Self::TooSmall,
             _ => Self::Exhausted,
         }
     }
@@ -94,7 +97,7 @@ impl From<EncryptError> for EncryptFail {
 impl From<EncryptFail> for rustls::Error {
     fn from(e: EncryptFail) -> Self {
         match e {
-            EncryptFail::TooSmall(_) => rustls::Error::General("encrypt buffer sizing".into()),
+            EncryptFail::TooSmall => rustls::Error::General("encrypt buffer sizing".into()),
             EncryptFail::Exhausted => rustls::Error::EncryptError,
         }
     }
@@ -329,7 +332,9 @@ fn drive<C: Process>(
                                 let room = &mut buf[out.read..];
                                 let n = room.len().min(rec.payload.len());
                                 room[..n].copy_from_slice(&rec.payload[..n]);
-                                staged.extend_from_slice(&rec.payload[n..]);
+                                if n < rec.payload.len() {
+                                    staged.extend_from_slice(&rec.payload[n..]);
+                                }
                                 out.read += n;
                                 extra_discard += rec.discard;
                             }
@@ -342,7 +347,7 @@ fn drive<C: Process>(
                     }
                     stop
                 }
-                Goal::Write(_) => {
+                Goal::Write(_) | Goal::Encrypt(..) => {
                     // Writing must not wait for the application to read: set the
                     // decrypted records aside so the write state can be reached.
                     let mut stop = None;
@@ -372,6 +377,23 @@ fn drive<C: Process>(
                         Goal::Write(op) => {
                             let mut wt = Some(wt);
                             Some(op(&mut wt, outbound).map(|()| Stop::Written))
+                        }
+                        Goal::Encrypt(plain, want) => {
+                            let mut want = *want;
+                            Some(loop {
+                                match wt.encrypt(plain, outbound.spare_mut(want)) {
+                                    Ok(n) => {
+                                        outbound.commit(n);
+                                        break Ok(Stop::Written);
+                                    }
+                                    Err(EncryptError::InsufficientSize(s))
+                                        if s.required_size > want =>
+                                    {
+                                        want = s.required_size;
+                                    }
+                                    Err(e) => break Err(EncryptFail::from(e).into()),
+                                }
+                            })
                         }
                         _ => Some(Ok(Stop::Idle)),
                     }

@@ -65,7 +65,9 @@
 //!   ([`Error::WouldBlock`], `Ok(0)` from [`Session::send`], an empty
 //!   [`Session::receive_buffer`]). Reading never waits for write space: handshake
 //!   messages, alerts and KeyUpdate replies are always queued.
-//! * Memory is bounded by [`Limits`]; buffers are released when empty.
+//! * Memory is bounded by [`Limits`]; empty buffers are released when the session goes
+//!   quiet (the transport had nothing to read, EOF, or [`Session::release_buffers`]), so
+//!   an idle session holds only rustls' own state.
 //! * A fatal error is sticky, and the alert for it is still in
 //!   [`Session::pending_output`].
 //! * End of stream is explicit: close_notify gives `Ok(0)`; transport EOF before it gives

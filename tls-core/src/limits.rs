@@ -15,7 +15,8 @@ pub const MIN_OUTBOUND: usize = 64;
 
 /// Every bound on the memory a [`Session`](crate::Session) uses for its buffers.
 ///
-/// Buffers grow to these limits only as needed and are released when empty.
+/// Buffers grow to these limits only as needed, and empty ones are released when the
+/// session goes quiet (see [`Session::release_buffers`](crate::Session::release_buffers)).
 ///
 /// ```
 /// let limits = tls_core::Limits { outbound: 32 * 1024, ..Default::default() };

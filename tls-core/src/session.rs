@@ -8,7 +8,7 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ProtocolVersion, ServerConfig};
 
 use crate::buffers::ByteQueue;
-use crate::conn::{Conn, Encrypt, EncryptFail, Goal, Outcome, Stop};
+use crate::conn::{Conn, Encrypt, Goal, Outcome, Stop};
 use crate::event::{Event, HandshakeInfo, Initiator};
 use crate::limits::{Limits, MAX_RECORD};
 use crate::sni::SniCapture;
@@ -196,12 +196,19 @@ impl Session {
     /// Takes received ciphertext. Returns how many bytes were taken: fewer than offered
     /// when the inbound buffer is full or unread plaintext is above
     /// [`Limits::unread_plaintext`] (read with [`recv`](Self::recv), then offer the rest).
+    /// An empty `data` means the transport had nothing: empty buffers are released (see
+    /// [`release_buffers`](Self::release_buffers)).
     ///
     /// Processes what it can at once: handshake replies, alerts and KeyUpdate answers
     /// appear in [`pending_output`](Self::pending_output). A fatal error is returned here
     /// with its alert queued.
     pub fn receive(&mut self, data: &[u8]) -> Result<usize, Error> {
         self.check()?;
+        if data.is_empty() {
+            // The transport had nothing: the session is quiet.
+            self.release_buffers();
+            return Ok(0);
+        }
         let n = data.len().min(self.input_room());
         if n == 0 {
             return Ok(0);
@@ -231,6 +238,8 @@ impl Session {
     pub fn commit_received(&mut self, n: usize) -> Result<(), Error> {
         self.check()?;
         if n == 0 {
+            // The transport had nothing: the session is quiet.
+            self.release_buffers();
             return Ok(());
         }
         self.inbound.commit(n);
@@ -244,6 +253,7 @@ impl Session {
     /// [`Error::Truncated`] (during the handshake, at once).
     pub fn receive_eof(&mut self) {
         self.eof = true;
+        self.release_buffers();
         if self.error.is_none() && !self.peer_closed && self.conn.is_handshaking() {
             self.error = Some(Error::Truncated);
         }
@@ -264,14 +274,11 @@ impl Session {
     /// If `n` is larger than `pending_output().len()`.
     pub fn output_sent(&mut self, n: usize) {
         self.outbound.consume(n);
-        self.outbound.release_if_empty();
     }
 
     /// Copies pending ciphertext into `buf`, marks it sent and returns how much.
     pub fn write_output(&mut self, buf: &mut [u8]) -> usize {
-        let n = self.outbound.read_into(buf);
-        self.outbound.release_if_empty();
-        n
+        self.outbound.read_into(buf)
     }
 
     // ---------------------------------------------------------------- plaintext
@@ -381,7 +388,6 @@ impl Session {
             return Ok(0);
         }
         let mut n = self.staged.read_into(buf);
-        self.staged.release_if_empty();
         if n < buf.len() && self.staged.is_empty() && self.error.is_none() {
             let outcome = self.drive(Goal::Read(&mut buf[n..]));
             n += outcome.read;
@@ -472,6 +478,24 @@ impl Session {
             + self.outbound.capacity()
             + self.staged.capacity()
             + self.gather.capacity()
+    }
+
+    /// Frees every buffer that holds nothing now, so an idle session keeps only rustls'
+    /// own state.
+    ///
+    /// Buffers stay allocated while traffic flows (freeing and zero-filling them for every
+    /// record would cost bulk transfers several percent) and are released when the
+    /// session goes quiet: when the transport reports it had nothing
+    /// ([`receive`](Self::receive) with an empty slice, [`commit_received`](Self::commit_received)
+    /// with 0, as a non-blocking binding does when a read would block), at
+    /// [`receive_eof`](Self::receive_eof), or when this is called.
+    pub fn release_buffers(&mut self) {
+        self.inbound.release_if_empty();
+        self.outbound.release_if_empty();
+        self.staged.release_if_empty();
+        if self.gather.is_empty() {
+            self.gather = alloc::vec::Vec::new();
+        }
     }
 
     // ---------------------------------------------------------------- commands
@@ -580,9 +604,18 @@ impl Session {
     }
 
     fn after_drive(&mut self, outcome: Outcome) -> Result<(), Error> {
+        // The common case in the traffic state: nothing consumed, nothing to report.
+        if outcome.consumed == 0
+            && !outcome.peer_key_update
+            && !outcome.peer_closed
+            && self.info.is_some()
+            && matches!(outcome.stop, Ok(Stop::Written | Stop::Idle))
+        {
+            self.data_ready = false;
+            return Ok(());
+        }
         self.data_ready = matches!(outcome.stop, Ok(Stop::DataReady));
         self.inbound.consume(outcome.consumed);
-        self.inbound.release_if_empty();
         let just_completed = !self.conn.is_handshaking() && self.info.is_none();
         if just_completed {
             self.handshake_done();
@@ -697,17 +730,15 @@ impl Session {
     }
 
     fn encrypt_to_queue(&mut self, plain: &[u8]) -> Result<(), Error> {
-        let mut want = self.ciphertext_len(plain.len());
-        self.write_op(&mut |enc, out| loop {
-            match enc.encrypt(plain, out.spare_mut(want)) {
-                Ok(n) => {
-                    out.commit(n);
-                    return Ok(());
-                }
-                Err(EncryptFail::TooSmall(required)) if required > want => want = required,
-                Err(e) => return Err(e.into()),
+        let want = self.ciphertext_len(plain.len());
+        let outcome = self.drive(Goal::Encrypt(plain, want));
+        match outcome.stop {
+            Ok(Stop::Written) | Err(_) => self.after_drive(outcome),
+            Ok(_) => {
+                self.after_drive(outcome)?;
+                Err(Error::Closed)
             }
-        })
+        }
     }
 
     /// Encrypts `plain` into `out`, or writes nothing (`Ok(0)`) when reaching the write

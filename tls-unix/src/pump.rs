@@ -106,7 +106,14 @@ fn read_input<T: Read + Write + ?Sized>(s: &mut Session, io: &mut T) -> io::Resu
         match io.read(buf) {
             Ok(n) => break n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+            Err(e) => {
+                if would_block(&e) {
+                    // Nothing to read: the connection is quiet, so the engine gives back
+                    // its empty buffers (an idle connection holds only rustls' state).
+                    s.release_buffers();
+                }
+                return Err(e);
+            }
         }
     };
     if n == 0 {
