@@ -299,26 +299,65 @@ where
     let (mut client_r, mut client_w) = client.into_split();
     let (mut server_r, mut server_w) = server.split_with(<L::Stream as IntoTokio>::owned_split);
     assert!(client_r.is_pair_of(&client_w));
+    // A side that has sent close_notify must not answer a KeyUpdate request any more, so
+    // each writer shuts down only once its reader has all the peer's data (and with it
+    // the peer's request, sent half way): then both sides answer, whatever the timing.
     async fn write_with_key_update<W: AsyncWrite + Unpin>(
         w: &mut tls_unix::tokio::WriteHalf<W>,
         seed: u64,
+        peer_data_read: oneshot::Receiver<()>,
     ) {
         send_pattern_async(w, seed, BULK / 2, 100_000).await;
         w.refresh_keys().unwrap();
         send_pattern_async(w, seed + 100, BULK / 2, 100_000).await;
+        peer_data_read.await.unwrap();
         w.shutdown().await.unwrap();
     }
+    async fn read_all_then_signal(
+        r: &mut (impl AsyncRead + Unpin),
+        all_read: oneshot::Sender<()>,
+    ) -> (u64, Vec<u8>) {
+        let mut digest = Digest::new();
+        let mut buf = vec![0u8; 50_000];
+        let mut got = 0u64;
+        let mut all_read = Some(all_read);
+        loop {
+            let n = r.read(&mut buf).await.unwrap();
+            if n == 0 {
+                return digest.finish();
+            }
+            digest.update(&buf[..n]);
+            got += n as u64;
+            if got >= BULK {
+                if let Some(tx) = all_read.take() {
+                    let _ = tx.send(());
+                }
+            }
+        }
+    }
+    let (client_read_tx, client_read_rx) = oneshot::channel();
+    let (server_read_tx, server_read_rx) = oneshot::channel();
     let tasks = (
         tokio::spawn(async move {
-            write_with_key_update(&mut client_w, 1).await;
+            write_with_key_update(&mut client_w, 1, client_read_rx).await;
             client_w
         }),
         tokio::spawn(async move {
-            write_with_key_update(&mut server_w, 2).await;
+            write_with_key_update(&mut server_w, 2, server_read_rx).await;
             server_w
         }),
-        tokio::spawn(async move { (digest_to_end_async(&mut client_r).await, client_r) }),
-        tokio::spawn(async move { (digest_to_end_async(&mut server_r).await, server_r) }),
+        tokio::spawn(async move {
+            (
+                read_all_then_signal(&mut client_r, client_read_tx).await,
+                client_r,
+            )
+        }),
+        tokio::spawn(async move {
+            (
+                read_all_then_signal(&mut server_r, server_read_tx).await,
+                server_r,
+            )
+        }),
     );
     let client_w = tasks.0.await.unwrap();
     let server_w = tasks.1.await.unwrap();
