@@ -138,7 +138,14 @@ fn fetch_all(pki: &Pki, opts: &Options, addr: SocketAddr, bytes: u64) -> Result<
         path,
     };
     for attempt in ["full", "resume"] {
-        let f = fetch(&config, &url("/".into()), addr, &mut io::sink(), false)?;
+        let f = fetch(
+            &config,
+            &url("/".into()),
+            addr,
+            &mut io::sink(),
+            false,
+            false,
+        )?;
         println!("  tlsflow client {attempt:6} {}", describe(&f.info));
     }
     let start = Instant::now();
@@ -147,6 +154,7 @@ fn fetch_all(pki: &Pki, opts: &Options, addr: SocketAddr, bytes: u64) -> Result<
         &url(format!("/bytes/{bytes}")),
         addr,
         &mut io::sink(),
+        false,
         false,
     )?;
     let secs = start.elapsed().as_secs_f64();

@@ -88,13 +88,15 @@ pub(crate) struct Fetched {
 }
 
 /// Connects to `addr`, fetches `url` over TLS with `config` and writes the body to `sink`.
-/// `verbose` prints the handshake and the status to stderr.
+/// `verbose` prints the handshake and the status to stderr; `progress` a progress line
+/// for long bodies.
 pub(crate) fn fetch(
     config: &Arc<rustls::ClientConfig>,
     url: &Url,
     addr: SocketAddr,
     sink: &mut dyn Write,
     verbose: bool,
+    progress: bool,
 ) -> Result<Fetched, Error> {
     let name = ServerName::try_from(url.host.clone())
         .map_err(|_| format!("not a valid server name: {}", url.host))?;
@@ -121,7 +123,7 @@ pub(crate) fn fetch(
     if verbose {
         eprintln!("< HTTP {}", response.status);
     }
-    let (len, digest) = copy_body(&mut reader, sink, response.content_length)?;
+    let (len, digest) = copy_body(&mut reader, sink, response.content_length, progress)?;
     sink.flush()?;
     let mut tls = reader.into_inner();
     // The request said `connection: close`: the server ends with close_notify, which we
@@ -164,7 +166,17 @@ pub(crate) fn run(args: &GetArgs) -> Result<(), Error> {
             (None, true, _) => Box::new(io::sink()),
             (None, false, _) => Box::new(io::stdout().lock()),
         };
-        let fetched = fetch(&config, &url, addr, &mut sink, args.verbose && attempt == 0)?;
+        // A progress line (on stderr) when stdout is a terminal not showing the body.
+        let progress =
+            attempt == 0 && io::stdout().is_terminal() && (args.output.is_some() || args.sha256);
+        let fetched = fetch(
+            &config,
+            &url,
+            addr,
+            &mut sink,
+            args.verbose && attempt == 0,
+            progress,
+        )?;
         if args.resume > 0 {
             eprintln!(
                 "connection {}: {}",
@@ -216,14 +228,15 @@ fn describe(info: &tls_core::HandshakeInfo, chain: &[rustls::pki_types::Certific
 }
 
 /// Copies the body (by content-length, else to end of stream), with a progress line on
-/// a terminal. Returns its length and SHA-256.
+/// stderr for long bodies when `progress`. Returns its length and SHA-256.
 fn copy_body<R: Read>(
     r: &mut R,
     w: &mut dyn Write,
     content_length: Option<u64>,
+    progress: bool,
 ) -> Result<(u64, [u8; 32]), Error> {
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-    let progress = io::stderr().is_terminal() && content_length.is_none_or(|n| n > 8 << 20);
+    let progress = progress && content_length.is_none_or(|n| n > 8 << 20);
     let mut buf = vec![0u8; 64 * 1024];
     let mut got = 0u64;
     let start = Instant::now();
