@@ -61,7 +61,7 @@ def main():
     args = parser.parse_args()
     baselines = args.baseline or ["new"]
     runs = [load(args.dir, b) for b in baselines]
-    if not any(runs):
+    if not any(runs) and not os.path.exists(os.path.join(args.dir, "sockets.json")):
         sys.exit(f"no criterion results under {args.dir}; run `cargo bench --bench core` first")
 
     ids = set().union(*runs)
@@ -139,8 +139,41 @@ def main():
                 verdict = "  ok" if ok else "  MISSED"
             print(f"{name:<38} | {c:>7} | {s:>7} | {c + s:>7} | "
                   f"{m['client_heap']}/{m['server_heap']}{verdict}")
+    missed += sockets_table(args.dir)
     print()
     print(f"{missed} case(s) below target" if missed else "every case meets its target")
+
+
+def sockets_table(root):
+    """Prints `cargo bench --bench sockets`' results (sockets.json); cases below target."""
+    path = os.path.join(root, "sockets.json")
+    if not os.path.exists(path):
+        return 0
+    with open(path) as f:
+        data = json.load(f)
+    settings = data["settings"]
+    print()
+    print(f"sockets over 127.0.0.1 (benches/sockets.rs: {settings['conns']} connections per "
+          f"slice, {settings['rounds']} rounds; bulk {settings['bulk_bytes'] >> 20} MiB x "
+          f"{settings['bulk_rounds']}; GLIBC_TUNABLES={settings['glibc_tunables']!r}); "
+          "ratio = ours / peer, median of per-round ratios")
+    header = (f"{'case':<31} | {'peer':<18} | {'ours':>16} | {'peer':>16} | {'ratio':>6} | "
+              f"{'range':>11} | target")
+    print(header)
+    print("-" * len(header))
+    missed = 0
+    for case, m in data["cases"].items():
+        if m["target"]:
+            ok = m["ratio"] >= m["target"]
+            missed += not ok
+            verdict = f">= {m['target']:g} {'ok' if ok else 'MISSED'}"
+        else:
+            verdict = "(reference)"
+        unit = m["unit"]
+        print(f"{case:<31} | {m['peer']:<18} | {m['ours']:>7.0f} {unit:<8} | "
+              f"{m['peer_rate']:>7.0f} {unit:<8} | {m['ratio']:>6.3f} | "
+              f"{m['min']:>5.2f}-{m['max']:<5.2f} | {verdict}")
+    return missed
 
 
 if __name__ == "__main__":

@@ -91,6 +91,12 @@ impl ByteQueue {
         self.end += src.len();
     }
 
+    /// Initialised bytes after the data (what [`ByteQueue::spare_mut`] can lend without
+    /// zero-filling), counting the front that compaction would free.
+    pub(crate) fn initialized_spare(&self) -> usize {
+        self.buf.len() - self.end + self.start
+    }
+
     /// Returns `n` writable bytes after the data; [`ByteQueue::commit`] makes them part of it.
     #[inline]
     pub(crate) fn spare_mut(&mut self, n: usize) -> &mut [u8] {

@@ -18,6 +18,9 @@ use crate::Error;
 /// `max_fragment_size`).
 const MAX_FRAGMENT: usize = 16_384;
 
+/// The first size [`Session::receive_buffer`] offers from a fresh buffer.
+const RECEIVE_STEP: usize = 4096;
+
 /// Bytes a record adds to its plaintext, for the worst suite we support: TLS 1.2
 /// AES-GCM (5 header + 8 explicit nonce + 16 tag). TLS 1.3 adds 22 (5 + 1 type + 16).
 const WORST_OVERHEAD: usize = 29;
@@ -219,15 +222,27 @@ impl Session {
     }
 
     /// The zero-copy form of [`receive`](Self::receive): a buffer the transport can read
-    /// into directly, sized to what the session can take now (empty when it can take
-    /// nothing). Follow with [`commit_received`](Self::commit_received).
+    /// into directly, at most what the session can take now (empty when it can take
+    /// nothing). A fresh buffer starts at 4 KiB and doubles as reads fill it, up to that
+    /// room. Follow with [`commit_received`](Self::commit_received).
     pub fn receive_buffer(&mut self) -> &mut [u8] {
         let room = if self.error.is_some() {
             0
         } else {
             self.input_room()
         };
-        self.inbound.spare_mut(room)
+        // A fresh buffer must be zero-filled before it can be lent out, so it grows in
+        // doubling steps from 4 KiB (a handshake flight needs little; bulk reads reach the
+        // full room after a few reads) instead of zero-filling the whole room at once.
+        // Never less than what completes the record in flight.
+        let step = (self.inbound.capacity() * 2).max(RECEIVE_STEP);
+        let offer = room.min(
+            self.inbound
+                .initialized_spare()
+                .max(step)
+                .max(self.record_completion()),
+        );
+        self.inbound.spare_mut(offer)
     }
 
     /// Tells the session that `n` bytes were written at the front of
