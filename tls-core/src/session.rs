@@ -223,25 +223,29 @@ impl Session {
 
     /// The zero-copy form of [`receive`](Self::receive): a buffer the transport can read
     /// into directly, at most what the session can take now (empty when it can take
-    /// nothing). A fresh buffer starts at 4 KiB and doubles as reads fill it, up to that
-    /// room. Follow with [`commit_received`](Self::commit_received).
+    /// nothing; during the handshake a fresh buffer starts at 4 KiB and doubles).
+    /// Follow with [`commit_received`](Self::commit_received).
     pub fn receive_buffer(&mut self) -> &mut [u8] {
         let room = if self.error.is_some() {
             0
         } else {
             self.input_room()
         };
-        // A fresh buffer must be zero-filled before it can be lent out, so it grows in
-        // doubling steps from 4 KiB (a handshake flight needs little; bulk reads reach the
-        // full room after a few reads) instead of zero-filling the whole room at once.
-        // Never less than what completes the record in flight.
-        let step = (self.inbound.capacity() * 2).max(RECEIVE_STEP);
-        let offer = room.min(
-            self.inbound
-                .initialized_spare()
-                .max(step)
-                .max(self.record_completion()),
-        );
+        // A fresh buffer must be zero-filled before it can be lent out. Handshake flights
+        // are a few KB, so during the handshake it grows in doubling steps from 4 KiB
+        // (never less than what completes the record in flight) instead of zero-filling
+        // the whole room; afterwards reads get the whole room, as bulk transfers want.
+        let offer = if self.conn.is_handshaking() {
+            let step = (self.inbound.capacity() * 2).max(RECEIVE_STEP);
+            room.min(
+                self.inbound
+                    .initialized_spare()
+                    .max(step)
+                    .max(self.record_completion()),
+            )
+        } else {
+            room
+        };
         self.inbound.spare_mut(offer)
     }
 
