@@ -1,0 +1,940 @@
+//! [`TlsSocket`]: one TLS connection over one smoltcp TCP socket, and the pump that moves
+//! bytes between them.
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use smoltcp::iface::{Context, SocketHandle, SocketSet};
+use smoltcp::socket::tcp;
+use smoltcp::time::Instant;
+use smoltcp::wire::{IpEndpoint, IpListenEndpoint};
+use tls_core::rustls::pki_types::{CertificateDer, ServerName};
+use tls_core::rustls::{ClientConfig, ServerConfig};
+use tls_core::{Event, HandshakeInfo, Session};
+
+use crate::{Error, Options};
+
+/// Ciphertext a record adds to its plaintext in the worst suite the engine supports
+/// (TLS 1.2 AES-GCM: 5 header + 8 explicit nonce + 16 tag; TLS 1.3 adds 22).
+const WORST_OVERHEAD: usize = 29;
+
+/// Largest plaintext in one record.
+const MAX_FRAGMENT: usize = 16_384;
+
+/// When [`TlsSocket::poll`] wants to be called again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum PollAt {
+    /// The call moved bytes or changed state: run `Interface::poll` (to transmit what was
+    /// queued) and then `TlsSocket::poll` again, until neither makes progress.
+    Now,
+    /// Nothing to do until network activity, an application call, or this time (the
+    /// handshake deadline), whichever comes first.
+    Time(Instant),
+    /// Nothing to do until network activity (`Interface::poll` returned
+    /// `PollResult::SocketStateChanged`) or an application call.
+    Ingress,
+}
+
+impl PollAt {
+    /// The earlier of two wake-ups (`Now` < `Time` < `Ingress`), to merge the answers of
+    /// several sockets.
+    pub fn min(self, other: Self) -> Self {
+        match (self, other) {
+            (Self::Now, _) | (_, Self::Now) => Self::Now,
+            (Self::Time(a), Self::Time(b)) => Self::Time(a.min(b)),
+            (Self::Time(t), Self::Ingress) | (Self::Ingress, Self::Time(t)) => Self::Time(t),
+            (Self::Ingress, Self::Ingress) => Self::Ingress,
+        }
+    }
+}
+
+enum Role {
+    Client {
+        config: Arc<ClientConfig>,
+        name: ServerName<'static>,
+    },
+    Server {
+        config: Arc<ServerConfig>,
+    },
+}
+
+/// What one attempt to decrypt into the read buffer found.
+enum Fill {
+    /// Plaintext is waiting in the read buffer.
+    Data,
+    /// Nothing now.
+    Empty,
+    /// The peer's close_notify: no more plaintext will come.
+    End,
+    /// A fatal error (recorded in the socket).
+    Failed,
+}
+
+/// A TLS connection over a smoltcp TCP socket, client or server.
+///
+/// The socket owns a [`tls_core::Session`] and the [`SocketHandle`] of a `tcp::Socket`
+/// that lives in the embedder's [`SocketSet`]; every call that touches the network takes
+/// that set. The embedder's loop is:
+///
+/// 1. `Interface::poll(now, device, sockets)`,
+/// 2. [`poll(now, sockets)`](Self::poll) on every TLS socket, which copies received
+///    ciphertext into the engine, drains the engine's output into the TCP send ring and
+///    watches the TCP state;
+/// 3. the application's [`send_slice`](Self::send_slice) / [`recv_slice`](Self::recv_slice);
+/// 4. again from 1 while any of them made progress ([`PollAt::Now`]), else sleep until
+///    the earliest of `Interface::poll_at` and the sockets' [`PollAt::Time`], or until a
+///    packet arrives.
+///
+/// The plaintext calls follow smoltcp's `tcp::Socket`: [`send_slice`](Self::send_slice),
+/// [`recv_slice`](Self::recv_slice), [`recv`](Self::recv) (read through a closure),
+/// [`can_send`](Self::can_send) / [`can_recv`](Self::can_recv) (space or data now),
+/// [`may_send`](Self::may_send) / [`may_recv`](Self::may_recv) (the state allows it),
+/// [`close`](Self::close) (half-close: close_notify, then TCP FIN) and
+/// [`abort`](Self::abort) (TCP RST).
+///
+/// # How bytes move (the rules that keep small rings from deadlocking)
+///
+/// * Received ciphertext is copied out of the TCP receive ring into the engine as it
+///   arrives, in whatever pieces the ring holds; the engine reassembles records. A record
+///   never has to fit the ring.
+/// * The engine's own output (handshake, alerts, KeyUpdate, close_notify, and any
+///   application data it had to stage) is drained into the send ring in partial pieces,
+///   as far as the ring has room, always before new application data.
+/// * Application data is encrypted straight into the send ring when nothing is staged,
+///   sized to the ring's contiguous free space. When that contiguous part is a sliver in
+///   front of the ring's wrap point, one record sized to the whole free space is staged
+///   in the engine instead and drained at once in two pieces. Bytes are never reordered.
+/// * While decrypted-but-unread plaintext is above [`tls_core::Limits::unread_plaintext`]
+///   the socket stops reading from TCP, so the TCP window closes until the application
+///   reads (backpressure).
+///
+/// # Errors and end of stream
+///
+/// The peer's close_notify ends the stream cleanly: reads return [`Error::Finished`]
+/// once the data before it is read. A TCP FIN before close_notify is
+/// [`Error::Truncated`], an RST (or a TCP timeout) is [`Error::Reset`], a handshake that
+/// outlives [`Options::handshake_timeout`] is [`Error::HandshakeTimeout`]. These are
+/// sticky; reads still return the plaintext received intact before them.
+pub struct TlsSocket {
+    handle: SocketHandle,
+    role: Role,
+    options: Options,
+    session: Option<Session>,
+    /// `listen` was called and no connection has arrived yet.
+    listening: bool,
+    /// When the handshake deadline started (first poll after connect, or the poll that
+    /// saw a connection arrive).
+    started: Option<Instant>,
+    error: Option<Error>,
+    /// Decrypted plaintext for the closure form of `recv` and for `can_recv`:
+    /// `peek[peek_at..]` is unread. Released when empty.
+    peek: Vec<u8>,
+    peek_at: usize,
+    /// Ciphertext was fed to the engine since it last said it had no plaintext.
+    undecrypted: bool,
+    close_requested: bool,
+    /// We called `tcp::Socket::close` (FIN queued).
+    fin_sent: bool,
+    /// The TCP receive half reached FIN and the engine was told.
+    peer_fin: bool,
+    /// The linger timeout has been handed to the TCP socket.
+    lingering: bool,
+    aborted: bool,
+}
+
+impl core::fmt::Debug for TlsSocket {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("TlsSocket")
+            .field("handle", &self.handle)
+            .field("server", &matches!(self.role, Role::Server { .. }))
+            .field("session", &self.session)
+            .field("listening", &self.listening)
+            .field("error", &self.error)
+            .field("peek", &(self.peek.len() - self.peek_at))
+            .field("close_requested", &self.close_requested)
+            .field("fin_sent", &self.fin_sent)
+            .field("peer_fin", &self.peer_fin)
+            .field("aborted", &self.aborted)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TlsSocket {
+    /// A client over the TCP socket `handle` (which the embedder added to its
+    /// [`SocketSet`], with rings of its choosing). Call [`connect`](Self::connect) next.
+    pub fn client(
+        handle: SocketHandle,
+        config: Arc<ClientConfig>,
+        server_name: ServerName<'static>,
+        options: Options,
+    ) -> Self {
+        Self::new(
+            handle,
+            Role::Client {
+                config,
+                name: server_name,
+            },
+            options,
+        )
+    }
+
+    /// A server over the TCP socket `handle`. Call [`listen`](Self::listen) next; it
+    /// serves one connection (see [`TlsListener`](crate::TlsListener) for several).
+    pub fn server(handle: SocketHandle, config: Arc<ServerConfig>, options: Options) -> Self {
+        Self::new(handle, Role::Server { config }, options)
+    }
+
+    fn new(handle: SocketHandle, role: Role, options: Options) -> Self {
+        Self {
+            handle,
+            role,
+            options,
+            session: None,
+            listening: false,
+            started: None,
+            error: None,
+            peek: Vec::new(),
+            peek_at: 0,
+            undecrypted: false,
+            close_requested: false,
+            fin_sent: false,
+            peer_fin: false,
+            lingering: false,
+            aborted: false,
+        }
+    }
+
+    /// Forgets the previous connection, so the socket can be used again.
+    fn reset(&mut self) {
+        self.session = None;
+        self.listening = false;
+        self.started = None;
+        self.error = None;
+        self.peek = Vec::new();
+        self.peek_at = 0;
+        self.undecrypted = false;
+        self.close_requested = false;
+        self.fin_sent = false;
+        self.peer_fin = false;
+        self.lingering = false;
+        self.aborted = false;
+    }
+
+    /// The TCP socket's handle. Remove it from the [`SocketSet`] when done with the
+    /// connection (after it has closed, or after [`abort`](Self::abort)).
+    pub fn handle(&self) -> SocketHandle {
+        self.handle
+    }
+
+    /// Opens the TCP connection (smoltcp's `tcp::Socket::connect`, with
+    /// `cx = iface.context()`) and starts the TLS client; the ClientHello is sent as soon
+    /// as TCP is established. A socket whose previous connection has ended may connect
+    /// again.
+    pub fn connect<T, U>(
+        &mut self,
+        cx: &mut Context,
+        sockets: &mut SocketSet<'_>,
+        remote: T,
+        local: U,
+    ) -> Result<(), Error>
+    where
+        T: Into<IpEndpoint>,
+        U: Into<IpListenEndpoint>,
+    {
+        let Role::Client { config, name } = &self.role else {
+            return Err(Error::InvalidState);
+        };
+        let session = Session::client(config.clone(), name.clone(), self.options.limits)?;
+        let tcp = sockets.get_mut::<tcp::Socket>(self.handle);
+        tcp.connect(cx, remote, local)?;
+        self.reset();
+        self.session = Some(session);
+        Ok(())
+    }
+
+    /// Listens for one connection on `endpoint`; the TLS server starts when it arrives.
+    /// A socket whose previous connection has ended may listen again.
+    pub fn listen<T>(&mut self, sockets: &mut SocketSet<'_>, endpoint: T) -> Result<(), Error>
+    where
+        T: Into<IpListenEndpoint>,
+    {
+        if !matches!(self.role, Role::Server { .. }) {
+            return Err(Error::InvalidState);
+        }
+        self.options.limits.validate()?;
+        sockets
+            .get_mut::<tcp::Socket>(self.handle)
+            .listen(endpoint)?;
+        self.reset();
+        self.listening = true;
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------ the pump
+
+    /// Moves bytes between the engine and the TCP socket and watches the connection;
+    /// call it after every `Interface::poll`. Returns when it wants to be called again.
+    ///
+    /// In order: starts the server engine when a connection has arrived; copies received
+    /// ciphertext from the TCP receive ring into the engine (unless unread plaintext is
+    /// above its limit); drains the engine's output into the TCP send ring; sends the TCP
+    /// FIN once close_notify (or a fatal alert) is out; notices RST, FIN before
+    /// close_notify and the handshake deadline; decrypts waiting records so that
+    /// [`can_recv`](Self::can_recv) is exact.
+    pub fn poll(&mut self, now: Instant, sockets: &mut SocketSet<'_>) -> PollAt {
+        if self.aborted {
+            return PollAt::Ingress;
+        }
+        let tcp = sockets.get_mut::<tcp::Socket>(self.handle);
+        let mut progress = false;
+        if self.session.is_none() {
+            if !self.listening {
+                return PollAt::Ingress;
+            }
+            match tcp.state() {
+                tcp::State::Listen | tcp::State::SynReceived => return PollAt::Ingress,
+                tcp::State::Closed | tcp::State::TimeWait => {
+                    // The connection came and went between two polls.
+                    self.listening = false;
+                    self.fail(Error::Reset);
+                    return PollAt::Now;
+                }
+                _ => {}
+            }
+            let Role::Server { config } = &self.role else {
+                unreachable!("only servers listen")
+            };
+            self.listening = false;
+            match Session::server(config.clone(), self.options.limits) {
+                Ok(session) => self.session = Some(session),
+                Err(e) => {
+                    self.fail(e.into());
+                    return PollAt::Now;
+                }
+            }
+            progress = true;
+        }
+        if self.started.is_none() {
+            self.started = Some(now);
+            if tcp.keep_alive().is_none() {
+                tcp.set_keep_alive(self.options.keep_alive);
+            }
+        }
+        progress |= self.pull_input(tcp);
+        progress |= self.push_output(tcp);
+        progress |= self.watch_tcp(tcp);
+        progress |= self.finish(tcp);
+        self.linger(tcp);
+        if self.peek_pending() == 0 && self.undecrypted {
+            progress |= matches!(self.fill_peek(), Fill::Data | Fill::End | Fill::Failed);
+            progress |= self.push_output(tcp);
+        }
+        let Some(session) = &self.session else {
+            return PollAt::Ingress;
+        };
+        if self.error.is_none() && session.is_handshaking() {
+            if let (Some(timeout), Some(started)) = (self.options.handshake_timeout, self.started) {
+                let deadline = started + timeout;
+                if now >= deadline {
+                    tcp.abort();
+                    self.fail(Error::HandshakeTimeout);
+                    return PollAt::Now;
+                }
+                if !progress {
+                    return PollAt::Time(deadline);
+                }
+            }
+        }
+        if progress {
+            PollAt::Now
+        } else {
+            PollAt::Ingress
+        }
+    }
+
+    /// Records the first fatal error; later ones are consequences of it.
+    fn fail(&mut self, e: Error) {
+        if self.error.is_none() {
+            self.error = Some(e);
+        }
+    }
+
+    /// Copies received ciphertext from the TCP receive ring into the engine.
+    fn pull_input(&mut self, tcp: &mut tcp::Socket<'_>) -> bool {
+        let Some(session) = self.session.as_mut() else {
+            return false;
+        };
+        let mut progress = false;
+        let mut failed = None;
+        while session.wants_input() {
+            let taken = tcp.recv(|buf| {
+                if buf.is_empty() {
+                    return (0, Ok(0));
+                }
+                match session.receive(buf) {
+                    Ok(n) => (n, Ok(n)),
+                    Err(e) => (0, Err(e)),
+                }
+            });
+            match taken {
+                Ok(Ok(0)) => break,
+                Ok(Ok(_)) => {
+                    progress = true;
+                    self.undecrypted = true;
+                }
+                Ok(Err(e)) => {
+                    failed = Some(Error::from(e));
+                    break;
+                }
+                Err(tcp::RecvError::Finished) => {
+                    if !self.peer_fin {
+                        self.peer_fin = true;
+                        session.receive_eof();
+                        // recv reports what the end means (clean or truncated).
+                        self.undecrypted = true;
+                        progress = true;
+                    }
+                    break;
+                }
+                Err(tcp::RecvError::InvalidState) => break,
+            }
+        }
+        if let Some(e) = failed {
+            self.fail(e);
+            progress = true;
+        }
+        progress
+    }
+
+    /// Drains the engine's pending output into the TCP send ring, as far as it has room.
+    fn push_output(&mut self, tcp: &mut tcp::Socket<'_>) -> bool {
+        let Some(session) = self.session.as_mut() else {
+            return false;
+        };
+        let mut progress = false;
+        loop {
+            let out = session.pending_output();
+            if out.is_empty() {
+                break;
+            }
+            match tcp.send_slice(out) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    session.output_sent(n);
+                    progress = true;
+                }
+            }
+        }
+        progress
+    }
+
+    /// Turns a TCP connection that closed without both FINs (RST, TCP timeout) into
+    /// [`Error::Reset`]. (A FIN before close_notify reaches the engine, whose `recv`
+    /// reports it as truncation once the data before it has been read.)
+    fn watch_tcp(&mut self, tcp: &mut tcp::Socket<'_>) -> bool {
+        if self.error.is_some() {
+            return false;
+        }
+        let Some(session) = &self.session else {
+            return false;
+        };
+        match tcp.state() {
+            tcp::State::Closed => {
+                // Clean only if both sides closed and everything we sent was acknowledged
+                // (an RST or a timeout leaves unacknowledged bytes in the send ring).
+                let clean = self.fin_sent
+                    && (session.peer_has_closed() || self.peer_fin)
+                    && tcp.send_queue() == 0;
+                if !clean {
+                    self.fail(Error::Reset);
+                    return true;
+                }
+                false
+            }
+            _ => false,
+        }
+    }
+
+    /// Sends the TCP FIN once nothing more will be sent: after close_notify, or after
+    /// the alert of a fatal error, has been queued in the send ring.
+    fn finish(&mut self, tcp: &mut tcp::Socket<'_>) -> bool {
+        if self.fin_sent {
+            return false;
+        }
+        let Some(session) = &self.session else {
+            return false;
+        };
+        let done_sending = match &self.error {
+            Some(_) => true,
+            None => self.close_requested && !session.is_handshaking(),
+        };
+        if done_sending && !session.has_output() {
+            tcp.close();
+            self.fin_sent = true;
+            return true;
+        }
+        false
+    }
+
+    /// Bounds the TCP close once the TLS connection is over (see [`Options::linger`]).
+    fn linger(&mut self, tcp: &mut tcp::Socket<'_>) {
+        if self.lingering || !self.fin_sent {
+            return;
+        }
+        let Some(session) = &self.session else {
+            return;
+        };
+        // Only once everything we sent has been acknowledged: a peer that is merely slow
+        // must not lose data to the timeout.
+        let over = self.error.is_some()
+            || (session.peer_has_closed() && !session.has_output() && tcp.send_queue() == 0);
+        if over {
+            self.lingering = true;
+            if tcp.timeout().is_none() {
+                tcp.set_timeout(self.options.linger);
+            }
+        }
+    }
+
+    fn peek_pending(&self) -> usize {
+        self.peek.len() - self.peek_at
+    }
+
+    /// Decrypts into the (empty) read buffer.
+    fn fill_peek(&mut self) -> Fill {
+        let Some(session) = self.session.as_mut() else {
+            return Fill::Empty;
+        };
+        if session.is_handshaking() && session.error().is_none() && !self.peer_fin {
+            return Fill::Empty;
+        }
+        self.peek.resize(self.options.read_chunk.max(1), 0);
+        self.peek_at = 0;
+        let result = session.recv(&mut self.peek);
+        match result {
+            Ok(n) if n > 0 => {
+                self.peek.truncate(n);
+                Fill::Data
+            }
+            Ok(_) => {
+                self.peek = Vec::new();
+                self.undecrypted = false;
+                Fill::End
+            }
+            Err(tls_core::Error::WouldBlock) => {
+                self.peek = Vec::new();
+                self.undecrypted = false;
+                Fill::Empty
+            }
+            Err(e) => {
+                self.peek = Vec::new();
+                self.undecrypted = false;
+                self.fail(e.into());
+                Fill::Failed
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ plaintext
+
+    /// Encrypts as much of `data` as the TCP send ring has room for and returns how many
+    /// plaintext bytes were taken (`Ok(0)`: no room now, or the handshake is still
+    /// running; call again after `poll`).
+    ///
+    /// Errors: [`Error::InvalidState`] before `connect`/a connection, after
+    /// [`close`](Self::close) or [`abort`](Self::abort); the socket's fatal error if it
+    /// has one.
+    pub fn send_slice(&mut self, sockets: &mut SocketSet<'_>, data: &[u8]) -> Result<usize, Error> {
+        self.check_send()?;
+        let tcp = sockets.get_mut::<tcp::Socket>(self.handle);
+        self.watch_tcp(tcp);
+        if let Some(e) = &self.error {
+            return Err(e.clone());
+        }
+        let Some(session) = self.session.as_ref() else {
+            return Err(Error::InvalidState);
+        };
+        if session.is_handshaking() || data.is_empty() {
+            return Ok(0);
+        }
+        self.push_output(tcp);
+        let mut taken = 0;
+        let result = self.encrypt_into_ring(tcp, data, &mut taken);
+        match result {
+            Ok(()) => Ok(taken),
+            Err(e) => {
+                self.fail(e.clone());
+                self.push_output(tcp);
+                if taken > 0 {
+                    Ok(taken)
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    fn encrypt_into_ring(
+        &mut self,
+        tcp: &mut tcp::Socket<'_>,
+        data: &[u8],
+        taken: &mut usize,
+    ) -> Result<(), Error> {
+        while *taken < data.len() {
+            let Some(session) = self.session.as_mut() else {
+                break;
+            };
+            if session.has_output() {
+                break;
+            }
+            let free = tcp.send_capacity() - tcp.send_queue();
+            if free <= WORST_OVERHEAD {
+                break;
+            }
+            let rest = &data[*taken..];
+            let direct = tcp.send(|buf| {
+                // Straight into the ring when its contiguous part is a fair share of the
+                // free space, or holds all of `rest`.
+                let whole = rest.len() <= MAX_FRAGMENT && buf.len() >= rest.len() + WORST_OVERHEAD;
+                if buf.len() * 2 < free && !whole {
+                    return (0, Ok(None));
+                }
+                match session.send_into(rest, buf) {
+                    Ok(done) => (done.written, Ok(Some(done.consumed))),
+                    Err(e) => (0, Err(e)),
+                }
+            });
+            match direct {
+                Err(_) => break,
+                Ok(Err(e)) => return Err(e.into()),
+                Ok(Ok(Some(0))) => break,
+                Ok(Ok(Some(n))) => *taken += n,
+                Ok(Ok(None)) => {
+                    // The contiguous part is a sliver before the wrap point: stage one
+                    // record that fits the whole free space; it drains at once.
+                    let want = rest.len().min(MAX_FRAGMENT).min(free - WORST_OVERHEAD);
+                    let n = session.send(&rest[..want])?;
+                    *taken += n;
+                    self.push_output(tcp);
+                    if n == 0 {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check_send(&self) -> Result<(), Error> {
+        if self.aborted || self.close_requested {
+            return Err(Error::InvalidState);
+        }
+        match &self.error {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// Reads decrypted plaintext into `buf` and returns how many bytes were read:
+    /// `Ok(0)` when none is available now (or the handshake is still running).
+    ///
+    /// Errors: [`Error::Finished`] after the peer's close_notify, once everything before
+    /// it has been read; the socket's fatal error once the plaintext received intact
+    /// before it has been read; [`Error::InvalidState`] before `connect`/a connection and
+    /// after [`abort`](Self::abort).
+    pub fn recv_slice(
+        &mut self,
+        sockets: &mut SocketSet<'_>,
+        buf: &mut [u8],
+    ) -> Result<usize, Error> {
+        if self.aborted {
+            return Err(Error::InvalidState);
+        }
+        let tcp = sockets.get_mut::<tcp::Socket>(self.handle);
+        let mut n = self.take_peek(buf);
+        if n == buf.len() {
+            return Ok(n);
+        }
+        let Some(session) = self.session.as_mut() else {
+            if self.listening {
+                return Ok(0);
+            }
+            return match &self.error {
+                Some(e) => Err(e.clone()),
+                None => Err(Error::InvalidState),
+            };
+        };
+        if session.is_handshaking() && session.error().is_none() && !self.peer_fin {
+            return match &self.error {
+                Some(e) if n == 0 => Err(e.clone()),
+                _ => Ok(n),
+            };
+        }
+        self.pull_input(tcp);
+        let session = self.session.as_mut().expect("checked above");
+        let result = session.recv(&mut buf[n..]);
+        let read_ok = result.is_ok();
+        let end = match result {
+            Ok(0) => Some(Error::Finished),
+            Ok(k) => {
+                n += k;
+                None
+            }
+            Err(tls_core::Error::WouldBlock) => {
+                self.undecrypted = false;
+                None
+            }
+            Err(e) => {
+                let e = Error::from(e);
+                self.fail(e.clone());
+                Some(e)
+            }
+        };
+        if read_ok {
+            // Reading made room: take in what waits in the TCP ring.
+            self.pull_input(tcp);
+        }
+        self.push_output(tcp);
+        self.watch_tcp(tcp);
+        if n > 0 {
+            return Ok(n);
+        }
+        if let Some(e) = end {
+            return Err(e);
+        }
+        match &self.error {
+            // Plaintext before the error may still wait in the engine.
+            Some(e) if !self.undecrypted => Err(e.clone()),
+            _ => Ok(0),
+        }
+    }
+
+    fn take_peek(&mut self, buf: &mut [u8]) -> usize {
+        let n = buf.len().min(self.peek_pending());
+        buf[..n].copy_from_slice(&self.peek[self.peek_at..self.peek_at + n]);
+        self.consume_peek(n);
+        n
+    }
+
+    fn consume_peek(&mut self, n: usize) {
+        self.peek_at += n;
+        if self.peek_at == self.peek.len() {
+            self.peek = Vec::new();
+            self.peek_at = 0;
+        }
+    }
+
+    /// Reads plaintext through a closure, as smoltcp's `tcp::Socket::recv`: `f` gets the
+    /// decrypted bytes waiting now (at most [`Options::read_chunk`]; empty when none) and
+    /// returns how many it consumed and a value to pass back.
+    ///
+    /// Errors as for [`recv_slice`](Self::recv_slice); `f` is not called then.
+    pub fn recv<F, R>(&mut self, sockets: &mut SocketSet<'_>, f: F) -> Result<R, Error>
+    where
+        F: FnOnce(&mut [u8]) -> (usize, R),
+    {
+        if self.aborted {
+            return Err(Error::InvalidState);
+        }
+        let tcp = sockets.get_mut::<tcp::Socket>(self.handle);
+        if self.peek_pending() == 0 {
+            if self.session.is_none() {
+                if self.listening {
+                    return Ok(f(&mut []).1);
+                }
+                return match &self.error {
+                    Some(e) => Err(e.clone()),
+                    None => Err(Error::InvalidState),
+                };
+            }
+            self.pull_input(tcp);
+            let fill = self.fill_peek();
+            self.pull_input(tcp);
+            self.push_output(tcp);
+            self.watch_tcp(tcp);
+            match fill {
+                Fill::Data => {}
+                Fill::End => return Err(Error::Finished),
+                Fill::Failed => return Err(self.error.clone().unwrap_or(Error::InvalidState)),
+                Fill::Empty => {
+                    if let Some(e) = &self.error {
+                        return Err(e.clone());
+                    }
+                    return Ok(f(&mut []).1);
+                }
+            }
+        }
+        let at = self.peek_at;
+        let (n, r) = f(&mut self.peek[at..]);
+        assert!(n <= self.peek.len() - at, "consumed more than was offered");
+        self.consume_peek(n);
+        Ok(r)
+    }
+
+    /// Whether [`send_slice`](Self::send_slice) would take some data now: the handshake
+    /// is done, sending is open, and the TCP send ring has room for a record beyond the
+    /// engine's staged output.
+    pub fn can_send(&self, sockets: &SocketSet<'_>) -> bool {
+        if !self.may_send(sockets) {
+            return false;
+        }
+        let tcp = sockets.get::<tcp::Socket>(self.handle);
+        let staged = self
+            .session
+            .as_ref()
+            .map_or(0, |s| s.pending_output().len());
+        let free = tcp.send_capacity() - tcp.send_queue();
+        free > staged + WORST_OVERHEAD
+    }
+
+    /// Whether decrypted plaintext is waiting, so a read returns data now. Exact after
+    /// [`poll`](Self::poll).
+    pub fn can_recv(&self) -> bool {
+        if self.aborted {
+            return false;
+        }
+        self.peek_pending() > 0
+            || self.session.as_ref().is_some_and(|s| s.has_plaintext())
+            || (self.undecrypted && self.session.as_ref().is_some_and(|s| !s.is_handshaking()))
+    }
+
+    /// Whether sending is open: the handshake is done, [`close`](Self::close) has not
+    /// been called, there is no fatal error, and TCP's send half is open.
+    pub fn may_send(&self, sockets: &SocketSet<'_>) -> bool {
+        if self.aborted || self.close_requested || self.error.is_some() {
+            return false;
+        }
+        let Some(session) = &self.session else {
+            return false;
+        };
+        !session.is_handshaking()
+            && !session.is_closed_for_send()
+            && sockets.get::<tcp::Socket>(self.handle).may_send()
+    }
+
+    /// Whether more plaintext may arrive or is waiting: true until the peer's
+    /// close_notify (or a fatal error) and everything before it has been read.
+    pub fn may_recv(&self) -> bool {
+        if self.can_recv() {
+            return true;
+        }
+        if self.aborted || self.error.is_some() {
+            return false;
+        }
+        match &self.session {
+            Some(session) => !session.peer_has_closed(),
+            None => self.listening,
+        }
+    }
+
+    /// Closes the sending half: queues close_notify after all data already sent, then the
+    /// TCP FIN once it is in the send ring. Reading continues until the peer closes too
+    /// (half-close). Called during the handshake, it takes effect when the handshake
+    /// completes; on a socket that is not connected, it closes the TCP socket.
+    pub fn close(&mut self, sockets: &mut SocketSet<'_>) {
+        if self.aborted || self.close_requested {
+            return;
+        }
+        self.close_requested = true;
+        let tcp = sockets.get_mut::<tcp::Socket>(self.handle);
+        match self.session.as_mut() {
+            None => {
+                self.listening = false;
+                tcp.close();
+                self.fin_sent = true;
+            }
+            Some(session) => {
+                if let Err(e) = session.close() {
+                    self.fail(e.into());
+                }
+                self.push_output(tcp);
+                self.finish(tcp);
+            }
+        }
+    }
+
+    /// Resets the connection at once (TCP RST), without close_notify. Later calls
+    /// return [`Error::InvalidState`].
+    pub fn abort(&mut self, sockets: &mut SocketSet<'_>) {
+        sockets.get_mut::<tcp::Socket>(self.handle).abort();
+        self.aborted = true;
+        self.listening = false;
+        self.peek = Vec::new();
+        self.peek_at = 0;
+    }
+
+    /// Sends a TLS 1.3 KeyUpdate asking the peer to update its keys too.
+    pub fn refresh_keys(&mut self, sockets: &mut SocketSet<'_>) -> Result<(), Error> {
+        self.check_send()?;
+        let session = self.session.as_mut().ok_or(Error::InvalidState)?;
+        let result = session.refresh_keys();
+        let tcp = sockets.get_mut::<tcp::Socket>(self.handle);
+        self.push_output(tcp);
+        result.map_err(Error::from)
+    }
+
+    // ------------------------------------------------------------------ events and getters
+
+    /// The next engine event (handshake complete, peer closed, closed, keys updated),
+    /// oldest first.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.session.as_mut()?.poll_event()
+    }
+
+    /// Whether a connection is being made: TCP connecting or the TLS handshake running.
+    pub fn is_handshaking(&self) -> bool {
+        self.error.is_none()
+            && !self.aborted
+            && self.session.as_ref().is_some_and(|s| s.is_handshaking())
+    }
+
+    /// Whether the handshake has completed (it stays true after the connection ends).
+    pub fn is_established(&self) -> bool {
+        self.session
+            .as_ref()
+            .is_some_and(|s| s.handshake_info().is_some())
+    }
+
+    /// Whether the connection is over in both directions: close_notify sent and received
+    /// (or a fatal error, or an abort) and the TCP socket closed or in TIME-WAIT.
+    pub fn is_closed(&self, sockets: &SocketSet<'_>) -> bool {
+        let tcp = sockets.get::<tcp::Socket>(self.handle);
+        let tcp_done = matches!(tcp.state(), tcp::State::Closed | tcp::State::TimeWait);
+        if self.aborted || self.error.is_some() {
+            return tcp_done;
+        }
+        let tls_done = self
+            .session
+            .as_ref()
+            .is_some_and(|s| s.peer_has_closed() && s.is_closed_for_send() && !s.has_output());
+        tls_done && tcp_done
+    }
+
+    /// What the handshake negotiated, once it is complete.
+    pub fn handshake_info(&self) -> Option<&HandshakeInfo> {
+        self.session.as_ref()?.handshake_info()
+    }
+
+    /// The peer's certificate chain, leaf first, once the handshake has verified it.
+    pub fn peer_certificates(&self) -> Option<&[CertificateDer<'static>]> {
+        self.session.as_ref()?.peer_certificates()
+    }
+
+    /// The socket's fatal error, if it has one.
+    pub fn error(&self) -> Option<&Error> {
+        self.error.as_ref()
+    }
+
+    /// The engine, for reading its state (`None` before a connection).
+    pub fn session(&self) -> Option<&Session> {
+        self.session.as_ref()
+    }
+
+    /// Heap bytes this socket holds now for buffers: the engine's (see
+    /// [`Session::buffered_bytes`]) plus the read buffer. Not counting rustls' own state
+    /// or the TCP rings (see the crate docs for the full figure).
+    pub fn buffered_bytes(&self) -> usize {
+        self.session.as_ref().map_or(0, Session::buffered_bytes) + self.peek.capacity()
+    }
+}
