@@ -485,9 +485,23 @@ impl Session {
         self.peer_closed
     }
 
-    /// Whether we have sent (queued) close_notify.
+    /// Whether application data can no longer be sent: [`close`](Self::close) was called
+    /// (close_notify is queued, or will be once a running handshake completes).
     pub fn is_closed_for_send(&self) -> bool {
         self.close_sent || self.close_requested
+    }
+
+    /// Whether our close_notify is in the output queue (or already sent): nothing follows
+    /// it on the wire.
+    pub fn has_sent_close_notify(&self) -> bool {
+        self.close_sent
+    }
+
+    /// Ciphertext bytes each record adds to its plaintext for the negotiated suite (22 for
+    /// TLS 1.3; 29 for TLS 1.2 AES-GCM, 21 for ChaCha20); before the handshake completes,
+    /// the worst case (29). Useful to size a buffer for [`send_into`](Self::send_into).
+    pub fn record_overhead(&self) -> usize {
+        self.overhead
     }
 
     /// Bytes of buffer memory the session holds now (inbound, outbound, staged plaintext,

@@ -306,3 +306,21 @@ fn no_key_update_reply_after_our_close_notify() {
         "no KeyUpdate was answered"
     );
 }
+
+/// A close requested during the handshake refuses data at once but queues close_notify
+/// only when the handshake completes.
+#[test]
+fn close_requested_during_handshake_is_not_yet_sent() {
+    let mut pair = common::pair(
+        KeyKind::EcdsaP256,
+        &common::version(TLS13),
+        FaultPlan::CLEAN,
+        3,
+    );
+    pair.session(Side::Client).close().unwrap();
+    assert!(pair.session(Side::Client).is_closed_for_send());
+    assert!(!pair.session(Side::Client).has_sent_close_notify());
+    pair.drive();
+    assert!(pair.session(Side::Client).has_sent_close_notify());
+    assert!(pair.session(Side::Server).peer_has_closed());
+}

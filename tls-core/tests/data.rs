@@ -520,3 +520,32 @@ fn backpressure_on_send_and_on_unread_plaintext() {
     assert_eq!(pair.client.plaintext.len(), data.len());
     assert!(pair.client.plaintext == data);
 }
+
+/// The per-record overhead getter matches what a record really adds on the wire.
+#[test]
+fn record_overhead_matches_the_wire() {
+    for (versions, suite, expected) in [
+        (TLS13, CipherSuite::TLS13_AES_128_GCM_SHA256, 22),
+        (
+            TLS12,
+            CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+            29,
+        ),
+        (
+            TLS12,
+            CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+            21,
+        ),
+    ] {
+        let opts = Options {
+            versions: versions.to_vec(),
+            suites: vec![suite],
+            ..Options::default()
+        };
+        let mut pair = common::connected(KeyKind::EcdsaP256, &opts, FaultPlan::CLEAN, 4);
+        let client = pair.session(Side::Client);
+        assert_eq!(client.record_overhead(), expected, "{suite:?}");
+        assert_eq!(client.send(&[7u8; 1000]).unwrap(), 1000);
+        assert_eq!(client.pending_output().len(), 1000 + expected, "{suite:?}");
+    }
+}
