@@ -12,6 +12,13 @@ use rustls::pki_types::ServerName;
 use tls_core::{Error as TlsError, Event, HandshakeInfo, Limits, Session};
 use tls_test::certs::{KeyKind, Options, Pki, TLS12, TLS13};
 
+use tls_unikernel::smoltcp::iface::SocketHandle;
+use tls_unikernel::smoltcp::socket::tcp;
+use tls_unikernel::smoltcp::time::{Duration as NetDuration, Instant as NetInstant};
+use tls_unikernel::smoltcp::wire::{IpAddress, IpCidr};
+use tls_unikernel::wire::{Pair, Wire, A, B};
+use tls_unikernel::{Error as NetError, Options as NetOptions, PollAt, TlsSocket};
+
 use super::get::{fetch, Url};
 use super::serve::UnixServer;
 use super::Error;
@@ -95,6 +102,8 @@ pub(crate) fn run(args: &DemoArgs) -> Result<(), Error> {
     }
     println!();
     unix_backend(&pki, args.bytes.min(64 << 20))?;
+    println!();
+    unikernel_backend(&pki, args.bytes.min(64 << 20))?;
     Ok(())
 }
 
@@ -351,4 +360,277 @@ fn transfer(client: &mut Session, server: &mut Session, total: u64) -> Result<(f
     }
     let elapsed = start.elapsed().as_secs_f64();
     Ok((elapsed, received.finish().as_ref() == sent_digest.as_ref()))
+}
+
+// ---------------------------------------------------------------------------- unikernel
+
+/// IP MTU of the in-process wire (an Ethernet-sized link).
+const WIRE_MTU: usize = 1500;
+/// TCP rings per socket: 256 KiB each way (smoltcp scales the window past 64 KiB).
+const WIRE_RING: usize = 256 * 1024;
+/// Simulated time one poll round takes.
+const ROUND: NetDuration = NetDuration::from_micros(10);
+const SERVER_IP: IpAddress = IpAddress::v4(192, 0, 2, 2);
+
+/// A tls-unikernel client (side A) and server (side B) on two smoltcp interfaces joined
+/// by an in-process wire, and a simulated clock (nothing here reads the real one).
+struct Net {
+    pair: Pair,
+    client: TlsSocket,
+    server: TlsSocket,
+    now: NetInstant,
+    rounds: u64,
+}
+
+impl Net {
+    fn new(
+        client_config: &Arc<rustls::ClientConfig>,
+        server_config: &Arc<rustls::ServerConfig>,
+        seed: u64,
+    ) -> Result<Self, Error> {
+        let now = NetInstant::from_secs(1);
+        let addrs = [
+            IpCidr::new(IpAddress::v4(192, 0, 2, 1), 24),
+            IpCidr::new(SERVER_IP, 24),
+        ];
+        let mut pair = Pair::new(Wire::new(WIRE_MTU), addrs, now, seed);
+        let mut add = |side: usize| -> SocketHandle {
+            let mut socket = tcp::Socket::new(
+                tcp::SocketBuffer::new(vec![0; WIRE_RING]),
+                tcp::SocketBuffer::new(vec![0; WIRE_RING]),
+            );
+            // No delayed ACKs or Nagle: the wire has no latency to hide.
+            socket.set_ack_delay(None);
+            socket.set_nagle_enabled(false);
+            pair.sockets[side].add(socket)
+        };
+        let (client_tcp, server_tcp) = (add(A), add(B));
+        let mut server =
+            TlsSocket::server(server_tcp, server_config.clone(), NetOptions::default());
+        server.listen(&mut pair.sockets[B], 443)?;
+        let name = ServerName::try_from("localhost")?;
+        let mut client = TlsSocket::client(
+            client_tcp,
+            client_config.clone(),
+            name,
+            NetOptions::default(),
+        );
+        let cx = pair.ifaces[A].context();
+        client.connect(cx, &mut pair.sockets[A], (SERVER_IP, 443), 49152)?;
+        Ok(Self {
+            pair,
+            client,
+            server,
+            now,
+            rounds: 0,
+        })
+    }
+
+    /// Runs poll rounds until `f` (called after the interfaces and both TLS sockets have
+    /// been polled) says done. `f` returns (done, progress). A stall, or a million rounds
+    /// without an end, is an error.
+    fn drive<F>(&mut self, mut f: F) -> Result<(), Error>
+    where
+        F: FnMut(&mut Self) -> Result<(bool, bool), Error>,
+    {
+        let mut idle = 0;
+        loop {
+            self.rounds += 1;
+            self.now += ROUND;
+            let mut progress = self.pair.poll(self.now);
+            let at = self
+                .client
+                .poll(self.now, &mut self.pair.sockets[A])
+                .min(self.server.poll(self.now, &mut self.pair.sockets[B]));
+            progress |= at == PollAt::Now;
+            let (done, moved) = f(self)?;
+            if done {
+                return Ok(());
+            }
+            if progress || moved {
+                idle = 0;
+                continue;
+            }
+            // Nothing moved: jump the clock to the next timer, or give up.
+            idle += 1;
+            if idle > 1000 {
+                return Err("the unikernel connection stalled".into());
+            }
+            let mut next = self.pair.poll_at(self.now);
+            if let PollAt::Time(t) = at {
+                next = Some(next.map_or(t, |n| n.min(t)));
+            }
+            if let Some(t) = next {
+                self.now = self.now.max(t);
+            }
+        }
+    }
+
+    /// Drives the handshake to the end on both sides.
+    fn handshake(&mut self) -> Result<(), Error> {
+        self.drive(|net| {
+            for socket in [&net.client, &net.server] {
+                if let Some(e) = socket.error() {
+                    return Err(format!("handshake failed: {e}").into());
+                }
+            }
+            Ok((
+                net.client.is_established() && net.server.is_established(),
+                false,
+            ))
+        })
+    }
+
+    /// A clean close: the client sends close_notify, the server answers with its own
+    /// once it has read everything (TLS 1.3 tickets reach the client on the way).
+    fn close(&mut self) -> Result<(), Error> {
+        self.client.close(&mut self.pair.sockets[A]);
+        let (mut server_done, mut client_done) = (false, false);
+        let mut buf = [0u8; 4096];
+        self.drive(|net| {
+            let mut moved = false;
+            if !server_done {
+                match net.server.recv_slice(&mut net.pair.sockets[B], &mut buf) {
+                    Ok(n) => moved |= n > 0,
+                    Err(NetError::Finished) => {
+                        net.server.close(&mut net.pair.sockets[B]);
+                        server_done = true;
+                        moved = true;
+                    }
+                    Err(e) => return Err(format!("server: {e}").into()),
+                }
+            }
+            if !client_done {
+                match net.client.recv_slice(&mut net.pair.sockets[A], &mut buf) {
+                    Ok(n) => moved |= n > 0,
+                    Err(NetError::Finished) => {
+                        client_done = true;
+                        moved = true;
+                    }
+                    Err(e) => return Err(format!("client: {e}").into()),
+                }
+            }
+            Ok((server_done && client_done, moved))
+        })
+    }
+
+    /// Sends `total` pattern bytes client -> server; returns whether the SHA-256 of what
+    /// the server read equals that of what the client sent.
+    fn transfer(&mut self, total: u64) -> Result<bool, Error> {
+        let pattern = demo_pattern();
+        let mut sent_digest = digest::Context::new(&digest::SHA256);
+        let mut received = digest::Context::new(&digest::SHA256);
+        let (mut sent, mut got) = (0u64, 0u64);
+        let mut buf = vec![0u8; 64 * 1024];
+        self.drive(|net| {
+            let mut moved = false;
+            while sent < total {
+                let offset = (sent % pattern.len() as u64) as usize;
+                let want = (total - sent).min((pattern.len() - offset) as u64) as usize;
+                let n = net
+                    .client
+                    .send_slice(&mut net.pair.sockets[A], &pattern[offset..offset + want])?;
+                if n == 0 {
+                    break;
+                }
+                sent_digest.update(&pattern[offset..offset + n]);
+                sent += n as u64;
+                moved = true;
+            }
+            loop {
+                let n = net.server.recv_slice(&mut net.pair.sockets[B], &mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                received.update(&buf[..n]);
+                got += n as u64;
+                moved = true;
+            }
+            Ok((got >= total, moved))
+        })?;
+        Ok(sent_digest.finish().as_ref() == received.finish().as_ref())
+    }
+}
+
+fn demo_pattern() -> Vec<u8> {
+    let mut pattern = vec![0u8; 16 * 1024];
+    for (i, b) in pattern.iter_mut().enumerate() {
+        *b = (i.wrapping_mul(31) ^ (i >> 7)) as u8;
+    }
+    pattern
+}
+
+/// tls-unikernel (no_std TLS sockets on smoltcp) on two interfaces in this process.
+fn unikernel_backend(pki: &Pki, bytes: u64) -> Result<(), Error> {
+    println!(
+        "unikernel backend (tls-unikernel on smoltcp 0.14, two interfaces on an in-process \
+         wire, MTU {WIRE_MTU}, simulated clock):"
+    );
+    let mut seed = 1;
+    for (label, versions) in [("TLS 1.3", TLS13), ("TLS 1.2", TLS12)] {
+        let opts = Options {
+            versions: versions.to_vec(),
+            alpn: vec![b"http/1.1".to_vec()],
+            resumption: true,
+            ..Options::default()
+        };
+        let client_config = Arc::new(pki.client_config(&opts));
+        let server_config = Arc::new(pki.server_config(&opts));
+        for attempt in ["full", "resume"] {
+            seed += 1;
+            let mut net = Net::new(&client_config, &server_config, seed)?;
+            net.handshake()?;
+            let info = net
+                .client
+                .handshake_info()
+                .ok_or("handshake did not complete")?
+                .clone();
+            let sni = net
+                .server
+                .handshake_info()
+                .and_then(|i| i.sni.clone())
+                .unwrap_or_else(|| "-".into());
+            net.close()?;
+            println!(
+                "  {label} {attempt:6} {}  server saw SNI {sni}",
+                describe(&info)
+            );
+            if attempt == "resume" && !info.resumed {
+                return Err(format!("{label}: the second handshake did not resume").into());
+            }
+        }
+    }
+    let opts = Options {
+        versions: TLS13.to_vec(),
+        ..Options::default()
+    };
+    let mut net = Net::new(
+        &Arc::new(pki.client_config(&opts)),
+        &Arc::new(pki.server_config(&opts)),
+        seed + 1,
+    )?;
+    net.handshake()?;
+    let suite = net
+        .client
+        .handshake_info()
+        .map(|i| format!("{:?}", i.cipher_suite))
+        .unwrap_or_default();
+    let (packets, wire_bytes) = (net.pair.wire.packets(), net.pair.wire.bytes());
+    let start = Instant::now();
+    let ok = net.transfer(bytes)?;
+    let secs = start.elapsed().as_secs_f64();
+    net.close()?;
+    println!(
+        "  transfer {} MiB client->server over {suite}: {secs:.2} s, {:.0} MB/s, \
+         {} packets, {} MB on the wire, SHA-256 {}",
+        bytes >> 20,
+        bytes as f64 / secs / 1e6,
+        net.pair.wire.packets() - packets,
+        (net.pair.wire.bytes() - wire_bytes) / 1_000_000,
+        if ok { "matches" } else { "MISMATCH" }
+    );
+    if !ok {
+        return Err("received data does not match what was sent".into());
+    }
+    Ok(())
 }

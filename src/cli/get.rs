@@ -12,6 +12,7 @@ use rustls::pki_types::ServerName;
 use tls_unix::{blocking, Options};
 
 use super::tls::{client_config, ClientTlsArgs};
+use super::unikernel::{Backend, Client, TapArgs};
 use super::Error;
 use tlsflow::http;
 
@@ -31,6 +32,12 @@ pub(crate) struct GetArgs {
     /// Print the body's SHA-256 and length instead of the body (or besides -o).
     #[arg(long)]
     sha256: bool,
+    /// The network stack: the host's sockets, or tlsflow's own on a TAP device (the URL's
+    /// host must then be an IPv4 address).
+    #[arg(long, value_enum, default_value_t = Backend::Unix)]
+    backend: Backend,
+    #[command(flatten)]
+    tap: TapArgs,
     #[command(flatten)]
     tls: ClientTlsArgs,
 }
@@ -156,7 +163,10 @@ pub(crate) fn resolve(url: &Url) -> Result<SocketAddr, Error> {
 pub(crate) fn run(args: &GetArgs) -> Result<(), Error> {
     let url = parse_url(&args.url)?;
     let config = Arc::new(client_config(&args.tls)?);
-    let addr = resolve(&url)?;
+    let (addr, mut unikernel) = match args.backend {
+        Backend::Unix => (Some(resolve(&url)?), None),
+        Backend::Unikernel => (None, Some(Client::open(&args.tap)?)),
+    };
     for attempt in 0..=args.resume {
         let mut sink: Box<dyn Write> = match (&args.output, args.sha256, attempt) {
             (_, _, a) if a > 0 => Box::new(io::sink()),
@@ -169,14 +179,12 @@ pub(crate) fn run(args: &GetArgs) -> Result<(), Error> {
         // A progress line (on stderr) when stdout is a terminal not showing the body.
         let progress =
             attempt == 0 && io::stdout().is_terminal() && (args.output.is_some() || args.sha256);
-        let fetched = fetch(
-            &config,
-            &url,
-            addr,
-            &mut sink,
-            args.verbose && attempt == 0,
-            progress,
-        )?;
+        let verbose = args.verbose && attempt == 0;
+        let fetched = match (&mut unikernel, addr) {
+            (Some(client), _) => client.fetch(&config, &url, &mut sink, verbose, progress)?,
+            (None, Some(addr)) => fetch(&config, &url, addr, &mut sink, verbose, progress)?,
+            (None, None) => unreachable!("an address or a unikernel stack"),
+        };
         if args.resume > 0 {
             eprintln!(
                 "connection {}: {}",
@@ -201,7 +209,10 @@ pub(crate) fn run(args: &GetArgs) -> Result<(), Error> {
     Ok(())
 }
 
-fn describe(info: &tls_core::HandshakeInfo, chain: &[rustls::pki_types::CertificateDer<'_>]) {
+pub(crate) fn describe(
+    info: &tls_core::HandshakeInfo,
+    chain: &[rustls::pki_types::CertificateDer<'_>],
+) {
     eprintln!("* version: {:?}", info.version);
     eprintln!("* cipher suite: {:?}", info.cipher_suite);
     if let Some(kx) = info.key_exchange {
@@ -229,7 +240,7 @@ fn describe(info: &tls_core::HandshakeInfo, chain: &[rustls::pki_types::Certific
 
 /// Copies the body (by content-length, else to end of stream), with a progress line on
 /// stderr for long bodies when `progress`. Returns its length and SHA-256.
-fn copy_body<R: Read>(
+pub(crate) fn copy_body<R: Read>(
     r: &mut R,
     w: &mut dyn Write,
     content_length: Option<u64>,

@@ -6,6 +6,7 @@ mod demo;
 mod get;
 mod serve;
 mod tls;
+mod unikernel;
 
 /// tlsflow: a sans-IO TLS engine for unikernel and Unix backends.
 #[derive(Debug, Parser)]

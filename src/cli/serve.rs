@@ -12,14 +12,21 @@ use rustls::ServerConfig;
 use tls_unix::{blocking, Options};
 
 use super::tls::{server_config, ServerTlsArgs};
+use super::unikernel::{self, Backend, TapArgs};
 use super::Error;
 use tlsflow::http;
 
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
-    /// Address to listen on (port 0 picks a free port; the chosen one is printed).
+    /// Address to listen on (port 0 picks a free port; the chosen one is printed). With
+    /// --backend unikernel only the port is used: the address is --ip's.
     #[arg(long, default_value = "127.0.0.1:8443")]
     addr: SocketAddr,
+    /// The network stack: the host's sockets, or tlsflow's own on a TAP device.
+    #[arg(long, value_enum, default_value_t = Backend::Unix)]
+    backend: Backend,
+    #[command(flatten)]
+    tap: TapArgs,
     /// Echo application data back instead of speaking HTTP (for conformance tools).
     #[arg(long)]
     echo: bool,
@@ -135,6 +142,15 @@ fn accept_loop(
 }
 
 pub(crate) fn run(args: &ServeArgs) -> Result<(), Error> {
+    if args.backend == Backend::Unikernel {
+        return unikernel::serve(
+            &args.tap,
+            args.addr.port(),
+            &args.tls,
+            args.echo,
+            args.max_connections,
+        );
+    }
     let (config, what) = server_config(&args.tls)?;
     let listener =
         TcpListener::bind(args.addr).map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;

@@ -198,7 +198,7 @@ impl PcapSink for PcapFile {
 
     fn flush(&mut self) {
         if let Some(file) = &mut self.0 {
-            file.flush().expect("pcap flush");
+            std::io::Write::flush(file).expect("pcap flush");
         }
     }
 }

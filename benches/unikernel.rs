@@ -1,0 +1,386 @@
+//! TLS over smoltcp (tls-unikernel) against plain TCP on the same stacks and against
+//! tls-core alone, all in one process and in memory. See `benches/README.md`.
+//!
+//! Two smoltcp 0.14 interfaces are joined by `tls_unikernel::wire` (lossless, no delay,
+//! checksums on) and driven on a simulated clock. Each iteration moves 1 MiB client ->
+//! server over an established connection, in 16 KiB writes, into a 64 KiB read buffer:
+//!
+//! * `unikernel/<mtu>/tls-smoltcp`: `TlsSocket::send_slice` / `recv_slice`, TLS 1.3
+//!   AES-128-GCM, over smoltcp TCP.
+//! * `unikernel/<mtu>/tcp-smoltcp`: the same transfer with `tcp::Socket` directly.
+//! * `unikernel/tls-core`: two `tls_core::Session`s, ciphertext copied from one to the
+//!   other (as `benches/core.rs`'s bulk path), no TCP at all.
+//!
+//! `PAIRED=1 cargo bench --bench unikernel` skips criterion and times the three
+//! alternately, 1 MiB at a time, and prints the median of the per-slice ratios.
+
+use core::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ServerConfig};
+use tls_core::{Error as TlsError, Event, Limits, Session};
+use tls_test::certs::{KeyKind, Options, Pki, TLS13};
+use tls_unikernel::smoltcp::iface::SocketHandle;
+use tls_unikernel::smoltcp::socket::tcp;
+use tls_unikernel::smoltcp::time::{Duration as NetDuration, Instant as NetInstant};
+use tls_unikernel::smoltcp::wire::{IpAddress, IpCidr};
+use tls_unikernel::wire::{Pair, Wire, A, B};
+use tls_unikernel::{Options as NetOptions, PollAt, TlsSocket};
+
+/// Plaintext moved client to server per iteration.
+const BYTES: usize = 1 << 20;
+/// Size of one application write.
+const WRITE: usize = 16 * 1024;
+/// The receiver's application buffer.
+const APP_BUF: usize = 64 * 1024;
+/// TCP rings, each way.
+const RING: usize = 256 * 1024;
+/// Simulated time per poll round.
+const ROUND: NetDuration = NetDuration::from_micros(10);
+const SERVER_IP: IpAddress = IpAddress::v4(192, 0, 2, 2);
+/// IP MTUs measured: Ethernet and jumbo frames.
+const MTUS: [usize; 2] = [1500, 9000];
+
+fn configs() -> (Arc<ClientConfig>, Arc<ServerConfig>) {
+    let pki = Pki::new(KeyKind::EcdsaP256, &[]);
+    let opts = Options {
+        versions: TLS13.to_vec(),
+        suites: vec![rustls::CipherSuite::TLS13_AES_128_GCM_SHA256],
+        ..Options::default()
+    };
+    (
+        Arc::new(pki.client_config(&opts)),
+        Arc::new(pki.server_config(&opts)),
+    )
+}
+
+/// What runs over the two stacks.
+enum Endpoints {
+    Tls {
+        client: Box<TlsSocket>,
+        server: Box<TlsSocket>,
+    },
+    Tcp {
+        client: SocketHandle,
+        server: SocketHandle,
+    },
+}
+
+/// Two smoltcp interfaces on an in-memory wire with one connection between them.
+struct Net {
+    pair: Pair,
+    ends: Endpoints,
+    now: NetInstant,
+    pattern: Vec<u8>,
+    buf: Vec<u8>,
+}
+
+impl Net {
+    fn new(mtu: usize, tls: Option<(&Arc<ClientConfig>, &Arc<ServerConfig>)>) -> Self {
+        let now = NetInstant::from_secs(1);
+        let addrs = [
+            IpCidr::new(IpAddress::v4(192, 0, 2, 1), 24),
+            IpCidr::new(SERVER_IP, 24),
+        ];
+        let mut pair = Pair::new(Wire::new(mtu), addrs, now, 7);
+        let mut add = |side: usize| {
+            let mut socket = tcp::Socket::new(
+                tcp::SocketBuffer::new(vec![0; RING]),
+                tcp::SocketBuffer::new(vec![0; RING]),
+            );
+            socket.set_ack_delay(None);
+            socket.set_nagle_enabled(false);
+            pair.sockets[side].add(socket)
+        };
+        let (client_tcp, server_tcp) = (add(A), add(B));
+        let cx = pair.ifaces[A].context();
+        let ends = match tls {
+            Some((client_config, server_config)) => {
+                let mut server =
+                    TlsSocket::server(server_tcp, server_config.clone(), NetOptions::default());
+                server.listen(&mut pair.sockets[B], 443).expect("listen");
+                let name = ServerName::try_from("localhost").expect("name");
+                let mut client = TlsSocket::client(
+                    client_tcp,
+                    client_config.clone(),
+                    name,
+                    NetOptions::default(),
+                );
+                client
+                    .connect(cx, &mut pair.sockets[A], (SERVER_IP, 443), 49152)
+                    .expect("connect");
+                Endpoints::Tls {
+                    client: Box::new(client),
+                    server: Box::new(server),
+                }
+            }
+            None => {
+                pair.sockets[B]
+                    .get_mut::<tcp::Socket>(server_tcp)
+                    .listen(443)
+                    .expect("listen");
+                pair.sockets[A]
+                    .get_mut::<tcp::Socket>(client_tcp)
+                    .connect(cx, (SERVER_IP, 443), 49152)
+                    .expect("connect");
+                Endpoints::Tcp {
+                    client: client_tcp,
+                    server: server_tcp,
+                }
+            }
+        };
+        let mut net = Self {
+            pair,
+            ends,
+            now,
+            pattern: (0..WRITE).map(|i| ((i * 31) ^ (i >> 7)) as u8).collect(),
+            buf: vec![0; APP_BUF],
+        };
+        net.drive(|net| match &net.ends {
+            Endpoints::Tls { client, server } => client.is_established() && server.is_established(),
+            Endpoints::Tcp { client, server } => {
+                net.pair.sockets[A].get::<tcp::Socket>(*client).may_send()
+                    && net.pair.sockets[B].get::<tcp::Socket>(*server).may_recv()
+            }
+        });
+        net
+    }
+
+    /// Poll rounds until `done`; jumps the simulated clock when nothing moves.
+    fn drive(&mut self, mut done: impl FnMut(&mut Self) -> bool) {
+        let mut idle = 0;
+        loop {
+            self.now += ROUND;
+            let mut progress = self.pair.poll(self.now);
+            let mut at = PollAt::Ingress;
+            if let Endpoints::Tls { client, server } = &mut self.ends {
+                at = client
+                    .poll(self.now, &mut self.pair.sockets[A])
+                    .min(server.poll(self.now, &mut self.pair.sockets[B]));
+                progress |= at == PollAt::Now;
+            }
+            if done(self) {
+                return;
+            }
+            if progress {
+                idle = 0;
+                continue;
+            }
+            idle += 1;
+            assert!(idle < 1000, "stalled");
+            let mut next = self.pair.poll_at(self.now);
+            if let PollAt::Time(t) = at {
+                next = Some(next.map_or(t, |n| n.min(t)));
+            }
+            if let Some(t) = next {
+                self.now = self.now.max(t);
+            }
+        }
+    }
+
+    /// Moves `BYTES` client -> server.
+    fn transfer(&mut self) {
+        let (mut sent, mut got) = (0usize, 0usize);
+        self.drive(|net| {
+            let Net {
+                pair,
+                ends,
+                pattern,
+                buf,
+                ..
+            } = net;
+            let [client_set, server_set] = &mut pair.sockets;
+            while sent < BYTES {
+                let offset = sent % WRITE;
+                let chunk = &pattern[offset..WRITE.min(offset + BYTES - sent)];
+                let n = match ends {
+                    Endpoints::Tls { client, .. } => client.send_slice(client_set, chunk),
+                    Endpoints::Tcp { client, .. } => Ok(client_set
+                        .get_mut::<tcp::Socket>(*client)
+                        .send_slice(chunk)
+                        .expect("tcp send")),
+                }
+                .expect("send");
+                if n == 0 {
+                    break;
+                }
+                sent += n;
+            }
+            loop {
+                let n = match ends {
+                    Endpoints::Tls { server, .. } => server.recv_slice(server_set, buf),
+                    Endpoints::Tcp { server, .. } => Ok(server_set
+                        .get_mut::<tcp::Socket>(*server)
+                        .recv_slice(buf)
+                        .expect("tcp recv")),
+                }
+                .expect("recv");
+                if n == 0 {
+                    break;
+                }
+                black_box(&buf[..n]);
+                got += n;
+            }
+            got >= BYTES
+        });
+    }
+}
+
+/// tls-core alone: a client and a server `Session`, ciphertext copied between them.
+struct Core {
+    client: Session,
+    server: Session,
+    pattern: Vec<u8>,
+    buf: Vec<u8>,
+}
+
+fn shuttle(from: &mut Session, to: &mut Session) -> usize {
+    let n = to.receive(from.pending_output()).expect("receive");
+    from.output_sent(n);
+    n
+}
+
+impl Core {
+    fn new(client_config: &Arc<ClientConfig>, server_config: &Arc<ServerConfig>) -> Self {
+        let name = ServerName::try_from("localhost").expect("name");
+        let mut client =
+            Session::client(client_config.clone(), name, Limits::default()).expect("client");
+        let mut server = Session::server(server_config.clone(), Limits::default()).expect("server");
+        while shuttle(&mut client, &mut server) + shuttle(&mut server, &mut client) > 0 {}
+        for s in [&mut client, &mut server] {
+            while let Some(e) = s.poll_event() {
+                black_box(matches!(e, Event::HandshakeComplete(_)));
+            }
+            assert!(!s.is_handshaking());
+        }
+        Self {
+            client,
+            server,
+            pattern: (0..WRITE).map(|i| ((i * 31) ^ (i >> 7)) as u8).collect(),
+            buf: vec![0; APP_BUF],
+        }
+    }
+
+    fn transfer(&mut self) {
+        let (mut sent, mut got) = (0usize, 0usize);
+        while got < BYTES {
+            while sent < BYTES {
+                let offset = sent % WRITE;
+                let chunk = &self.pattern[offset..WRITE.min(offset + BYTES - sent)];
+                let n = self.client.send(chunk).expect("send");
+                if n == 0 {
+                    break;
+                }
+                sent += n;
+            }
+            shuttle(&mut self.client, &mut self.server);
+            loop {
+                match self.server.recv(&mut self.buf) {
+                    Ok(0) => panic!("early end"),
+                    Ok(n) => {
+                        black_box(&self.buf[..n]);
+                        got += n;
+                    }
+                    Err(TlsError::WouldBlock) => break,
+                    Err(e) => panic!("recv: {e:?}"),
+                }
+            }
+        }
+    }
+}
+
+fn criterion_benches(c: &mut Criterion) {
+    let (client_config, server_config) = configs();
+    let mut group = c.benchmark_group("unikernel");
+    group.throughput(Throughput::Bytes(BYTES as u64));
+    for mtu in MTUS {
+        let mut tls = Net::new(mtu, Some((&client_config, &server_config)));
+        group.bench_function(format!("mtu{mtu}/tls-smoltcp"), |b| {
+            b.iter(|| tls.transfer())
+        });
+        let mut tcp = Net::new(mtu, None);
+        group.bench_function(format!("mtu{mtu}/tcp-smoltcp"), |b| {
+            b.iter(|| tcp.transfer())
+        });
+    }
+    let mut core = Core::new(&client_config, &server_config);
+    group.bench_function("tls-core", |b| b.iter(|| core.transfer()));
+    group.finish();
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Times tls-core, TLS over smoltcp and plain TCP over smoltcp alternately, one 1 MiB
+/// transfer each per slice, for `PAIRED_SECS` (default 3) per MTU; prints per-slice
+/// medians and the median of the per-slice ratios.
+fn run_paired() {
+    let budget = std::env::var("PAIRED_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map_or(Duration::from_secs(3), Duration::from_secs_f64);
+    let (client_config, server_config) = configs();
+    let mut core = Core::new(&client_config, &server_config);
+    println!(
+        "{:<10} {:>12} {:>12} {:>12} {:>14} {:>14}",
+        "paired", "tls-core", "tls-smoltcp", "tcp-smoltcp", "tls-smol/core", "tls-smol/tcp"
+    );
+    for mtu in MTUS {
+        let mut tls = Net::new(mtu, Some((&client_config, &server_config)));
+        let mut tcp = Net::new(mtu, None);
+        let time = |f: &mut dyn FnMut()| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64()
+        };
+        // Warm-up.
+        for _ in 0..3 {
+            core.transfer();
+            tls.transfer();
+            tcp.transfer();
+        }
+        let (mut tc, mut ts, mut pt, mut r_core, mut r_tcp) =
+            (vec![], vec![], vec![], vec![], vec![]);
+        let start = Instant::now();
+        while start.elapsed() < budget {
+            let c = time(&mut || core.transfer());
+            let s = time(&mut || tls.transfer());
+            let p = time(&mut || tcp.transfer());
+            tc.push(c);
+            ts.push(s);
+            pt.push(p);
+            // Throughput ratios: (a) / (c) and (a) / (b).
+            r_core.push(c / s);
+            r_tcp.push(p / s);
+        }
+        let mbs = |secs: f64| BYTES as f64 / secs / 1e6;
+        println!(
+            "{:<10} {:>7.0} MB/s {:>7.0} MB/s {:>7.0} MB/s {:>14.3} {:>14.3}   ({} slices)",
+            format!("mtu{mtu}"),
+            mbs(median(&mut tc)),
+            mbs(median(&mut ts)),
+            mbs(median(&mut pt)),
+            median(&mut r_core),
+            median(&mut r_tcp),
+            tc.len()
+        );
+    }
+}
+
+fn main() {
+    if std::env::var_os("PAIRED").is_some() {
+        run_paired();
+        return;
+    }
+    let mut c = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args();
+    criterion_benches(&mut c);
+    c.final_summary();
+}
