@@ -193,7 +193,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Error> {
 }
 
 /// How the log names a connection whose transport ended before the peer's close_notify.
-const TRUNCATED: &str = "peer closed without close_notify (truncated)";
+pub(crate) const TRUNCATED: &str = "peer closed without close_notify (truncated)";
 
 fn options() -> Options {
     Options {
@@ -267,7 +267,26 @@ fn serve_one(stream: TcpStream, config: Arc<ServerConfig>, echo: bool) -> String
         }
         Err(e) => format!("error: {e}"),
     };
-    let (version, suite, alpn, resumed) = match &info {
+    log_line(
+        &peer,
+        info.as_ref(),
+        conn.read,
+        conn.written,
+        start.elapsed().as_millis(),
+        &close,
+    )
+}
+
+/// The one log line per connection both backends print.
+pub(crate) fn log_line(
+    peer: &str,
+    info: Option<&tls_core::HandshakeInfo>,
+    read: u64,
+    written: u64,
+    millis: u128,
+    close: &str,
+) -> String {
+    let (version, suite, alpn, resumed) = match info {
         Some(i) => (
             format!("{:?}", i.version),
             format!("{:?}", i.cipher_suite),
@@ -280,10 +299,7 @@ fn serve_one(stream: TcpStream, config: Arc<ServerConfig>, echo: bool) -> String
         None => ("?".into(), "?".into(), "-".into(), false),
     };
     format!(
-        "{peer} {version} {suite} alpn={alpn} resumed={resumed} in={} out={} {} ms close={close}",
-        conn.read,
-        conn.written,
-        start.elapsed().as_millis()
+        "{peer} {version} {suite} alpn={alpn} resumed={resumed} in={read} out={written} {millis} ms close={close}"
     )
 }
 
@@ -299,7 +315,12 @@ fn echo_loop<S: Read + Write>(conn: &mut S) -> io::Result<()> {
     }
 }
 
-fn index_page(info: Option<&tls_core::HandshakeInfo>, client_cert: bool) -> String {
+/// The `/` page: what the connection negotiated, on either backend.
+pub(crate) fn index_page(
+    backend: &str,
+    info: Option<&tls_core::HandshakeInfo>,
+    client_cert: bool,
+) -> String {
     let Some(i) = info else {
         return "tlsflow\n".into();
     };
@@ -309,7 +330,7 @@ fn index_page(info: Option<&tls_core::HandshakeInfo>, client_cert: bool) -> Stri
         .map(|a| String::from_utf8_lossy(a).into_owned())
         .unwrap_or_else(|| "-".into());
     format!(
-        "tlsflow (unix backend)\nversion: {:?}\ncipher suite: {:?}\nkey exchange: {}\nalpn: {alpn}\nsni: {}\nresumed: {}\nclient certificate: {}\n",
+        "tlsflow ({backend} backend)\nversion: {:?}\ncipher suite: {:?}\nkey exchange: {}\nalpn: {alpn}\nsni: {}\nresumed: {}\nclient certificate: {}\n",
         i.version,
         i.cipher_suite,
         i.key_exchange.map(|g| format!("{g:?}")).unwrap_or_else(|| "-".into()),
@@ -327,7 +348,7 @@ fn http_loop<S>(
 where
     S: Read + Write,
 {
-    let page = index_page(info, client_cert);
+    let page = index_page("unix", info, client_cert);
     // One reader for the whole connection, so pipelined requests are not lost.
     let mut reader = BufReader::new(conn);
     loop {

@@ -25,6 +25,7 @@ use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr};
 use tls_unikernel::{ListenerOptions, Options, PollAt, TlsListener, TlsSocket};
 
 use super::get::{Fetched, Url};
+use super::serve::{index_page, log_line, TRUNCATED};
 use super::tls::ServerTlsArgs;
 use super::Error;
 use tlsflow::http;
@@ -61,8 +62,6 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_SLEEP: Duration = Duration::from_millis(500);
 /// TCP rings per connection: room for several full-sized segments each way.
 const RING: usize = 64 * 1024;
-/// How the log names a connection whose transport ended before the peer's close_notify.
-const TRUNCATED: &str = "peer closed without close_notify (truncated)";
 
 fn parse_cidr(text: &str) -> Result<(Ipv4Addr, u8), Error> {
     let bad = || format!("--ip wants an IPv4 ADDR/PREFIX such as 192.0.2.2/24, not {text:?}");
@@ -401,21 +400,13 @@ fn serve_one(net: &mut Net, tls: &mut TlsSocket, echo: bool) -> String {
             format!("error: {e}")
         }
     };
-    let (version, suite, alpn, resumed) = match &info {
-        Some(i) => (
-            format!("{:?}", i.version),
-            format!("{:?}", i.cipher_suite),
-            i.alpn
-                .as_deref()
-                .map(|a| String::from_utf8_lossy(a).into_owned())
-                .unwrap_or_else(|| "-".into()),
-            i.resumed,
-        ),
-        None => ("?".into(), "?".into(), "-".into(), false),
-    };
-    format!(
-        "{peer} {version} {suite} alpn={alpn} resumed={resumed} in={read} out={written} {} ms close={close}",
-        start.elapsed().as_millis()
+    log_line(
+        &peer,
+        info.as_ref(),
+        read,
+        written,
+        start.elapsed().as_millis(),
+        &close,
     )
 }
 
@@ -429,26 +420,12 @@ fn echo_loop(conn: &mut Conn<'_>) -> io::Result<()> {
     }
 }
 
-fn index_page(info: Option<&tls_core::HandshakeInfo>, client_cert: bool) -> String {
-    let Some(i) = info else {
-        return "tlsflow\n".into();
-    };
-    format!(
-        "tlsflow (unikernel backend)\nversion: {:?}\ncipher suite: {:?}\nsni: {}\nresumed: {}\nclient certificate: {}\n",
-        i.version,
-        i.cipher_suite,
-        i.sni.as_deref().unwrap_or("-"),
-        i.resumed,
-        if client_cert { "yes" } else { "no" },
-    )
-}
-
 fn http_loop(
     conn: &mut Conn<'_>,
     info: Option<&tls_core::HandshakeInfo>,
     client_cert: bool,
 ) -> io::Result<()> {
-    let page = index_page(info, client_cert);
+    let page = index_page("unikernel", info, client_cert);
     // One reader for the whole connection, so pipelined requests are not lost.
     let mut reader = BufReader::new(conn);
     loop {
