@@ -40,6 +40,10 @@ pub(crate) enum Goal<'a> {
     Progress,
     /// Move application data into this buffer.
     Read(&'a mut [u8]),
+    /// Lend the next decrypted record to this function, which returns how many bytes it
+    /// consumed (the rest is staged); then continue as [`Goal::Progress`], so the record
+    /// after it is decrypted if it is complete.
+    Lend(&'a mut dyn FnMut(&[u8]) -> usize),
     /// Reach the state where records may be written, then run this operation.
     Write(&'a mut dyn FnMut(&mut dyn Encrypt, &mut ByteQueue) -> Result<(), rustls::Error>),
     /// Reach the write state, then encrypt this application data into the outbound queue,
@@ -66,7 +70,8 @@ pub(crate) enum Stop {
 pub(crate) struct Outcome {
     /// Input bytes to discard from the front of the window.
     pub(crate) consumed: usize,
-    /// Plaintext bytes written into a [`Goal::Read`] buffer.
+    /// Plaintext bytes written into a [`Goal::Read`] buffer, or consumed by a
+    /// [`Goal::Lend`] function.
     pub(crate) read: usize,
     /// The peer's close_notify arrived during this drive.
     pub(crate) peer_closed: bool,
@@ -285,9 +290,14 @@ fn drive<C: Process>(
     };
     loop {
         let tls13 = conn.protocol_version() == Some(ProtocolVersion::TLSv1_3);
-        let traffic = tls13 && !conn.is_handshaking();
+        // Not `&& !conn.is_handshaking()`: that is evaluated before `process`, and the
+        // record that ends the handshake can arrive with a KeyUpdate behind it in the same
+        // input (a peer that refreshes keys right after its Finished). The probe then costs
+        // one check at the first write after the handshake.
+        let traffic = tls13;
         let UnbufferedStatus { discard, state } = conn.process(&mut incoming[out.consumed..]);
         let mut extra_discard = 0;
+        let mut lent = false;
         // A KeyUpdate request can only hide in input that is not accounted for by the one
         // application-data record a call decrypts: check for a reply only then, not on
         // every write (the check costs as much as a small record's bookkeeping).
@@ -347,6 +357,20 @@ fn drive<C: Process>(
                     }
                     stop
                 }
+                Goal::Lend(lend) => match rt.next_record() {
+                    Some(Ok(rec)) => {
+                        let n = lend(rec.payload);
+                        if n < rec.payload.len() {
+                            staged.extend_from_slice(&rec.payload[n..]);
+                        }
+                        out.read += n;
+                        extra_discard += rec.discard;
+                        lent = true;
+                        None
+                    }
+                    Some(Err(e)) => Some(Err(e)),
+                    None => None,
+                },
                 Goal::Write(_) | Goal::Encrypt(..) => {
                     // Writing must not wait for the application to read: set the
                     // decrypted records aside so the write state can be reached.
@@ -407,6 +431,10 @@ fn drive<C: Process>(
             ))),
         };
         out.consumed += discard + extra_discard;
+        if lent {
+            // One record per lend: look ahead as `Progress` does.
+            goal = Goal::Progress;
+        }
         match step {
             None => continue,
             Some(Err(e)) => {

@@ -46,9 +46,11 @@ pub struct Encrypted {
 ///   (any prefix), or [`write_output`](Self::write_output). Send these bytes, in order, after
 ///   every input and command.
 /// * **Plaintext**: [`send`](Self::send), [`send_into`](Self::send_into),
-///   [`flush`](Self::flush) and [`recv`](Self::recv).
+///   [`flush`](Self::flush), [`recv`](Self::recv) (copy out) and
+///   [`recv_with`](Self::recv_with) (read in place).
 /// * **Events and getters**: [`poll_event`](Self::poll_event), [`is_handshaking`](Self::is_handshaking),
 ///   [`wants_input`](Self::wants_input), [`has_output`](Self::has_output),
+///   [`has_plaintext`](Self::has_plaintext),
 ///   [`handshake_info`](Self::handshake_info), [`peer_certificates`](Self::peer_certificates).
 /// * **Commands**: [`close`](Self::close) (half-close) and [`refresh_keys`](Self::refresh_keys).
 ///
@@ -432,6 +434,59 @@ impl Session {
         Err(Error::WouldBlock)
     }
 
+    /// Reads decrypted application data in place, without copying it out: `f` gets the
+    /// plaintext waiting now (never empty; at most one record's worth from rustls, or the
+    /// data staged from earlier records) and returns how many bytes of it it consumed.
+    /// What it leaves is offered again by the next read (it is staged: moved into the
+    /// session's own queue if it was still in rustls). Returns what `f` consumed.
+    ///
+    /// When no plaintext is waiting, `f` is not called and the result is as for
+    /// [`recv`](Self::recv): `Ok(0)` after the peer's close_notify (clean end of stream),
+    /// [`Error::WouldBlock`] when more input is needed, [`Error::Truncated`] when the
+    /// transport ended without close_notify, or the fatal error. So `Ok(0)` is the end
+    /// of stream only if `f` was not called.
+    ///
+    /// # Panics
+    /// If `f` returns more than the length of the slice it was given.
+    pub fn recv_with<F>(&mut self, f: F) -> Result<usize, Error>
+    where
+        F: FnOnce(&[u8]) -> usize,
+    {
+        let mut f = Some(f);
+        let mut lend = |data: &[u8]| {
+            let f = f.take().expect("a read lends plaintext once");
+            let n = f(data);
+            assert!(n <= data.len(), "consumed more plaintext than was lent");
+            n
+        };
+        if !self.staged.is_empty() {
+            let n = lend(self.staged.data());
+            self.staged.consume(n);
+            return Ok(n);
+        }
+        if self.error.is_none() {
+            let outcome = self.drive(Goal::Lend(&mut lend));
+            let n = outcome.read;
+            let result = self.after_drive(outcome);
+            if f.is_none() {
+                // `f` ran: its data was read intact, before any error that followed.
+                return Ok(n);
+            }
+            result?;
+        }
+        if let Some(e) = &self.error {
+            return Err(e.clone());
+        }
+        if self.peer_closed {
+            return Ok(0);
+        }
+        if self.eof {
+            self.error = Some(Error::Truncated);
+            return Err(Error::Truncated);
+        }
+        Err(Error::WouldBlock)
+    }
+
     // ---------------------------------------------------------------- events and getters
 
     /// The next event, oldest first.
@@ -460,7 +515,14 @@ impl Session {
         !self.outbound.is_empty()
     }
 
-    /// Whether unread plaintext is waiting, so [`recv`](Self::recv) returns data now.
+    /// Whether unread plaintext is waiting, so [`recv`](Self::recv) and
+    /// [`recv_with`](Self::recv_with) return data now.
+    ///
+    /// Exact after every call: whenever the engine runs it deframes every complete
+    /// record it holds until one carries application data (rustls yields its write and
+    /// idle states only once no complete record is left), and a read that fills its
+    /// buffer stops with the next record already decrypted. So a complete record is never
+    /// left encrypted in the inbound buffer behind an answer of `false`.
     pub fn has_plaintext(&self) -> bool {
         !self.staged.is_empty() || self.data_ready
     }
@@ -722,6 +784,16 @@ impl Session {
             self.limits.inbound
         };
         let hard = cap.saturating_sub(held);
+        if self.staged.is_empty() && !self.data_ready {
+            // Nothing for the application to read (the engine deframes every complete
+            // record it holds until one carries data): what the buffer holds is an
+            // incomplete record, or control traffic such as a handshake message arriving in
+            // fragments. Refusing input here could only stall, whatever the plaintext
+            // limit (even 0); the inbound cap still bounds it.
+            return hard;
+        }
+        // Plaintext waits: backpressure. Still take the rest of a record already begun,
+        // so the one being read can complete.
         let unread = held + self.staged.len();
         let soft = self
             .limits

@@ -1,5 +1,5 @@
 //! Heap held by an idle, established session, measured with a counting global allocator.
-//! (One test in this binary: the allocator counts every thread.)
+//! (Counted per thread: the test harness's own threads allocate at times of their own.)
 
 mod common;
 
@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use tls_core::rustls::pki_types::ServerName;
 use tls_core::{Limits, Session};
-use tls_test::alloc_counter::{live_bytes, Counting};
+use tls_test::alloc_counter::{thread_live_bytes as live_bytes, Counting};
 use tls_test::certs::{KeyKind, TLS12, TLS13};
 use tls_test::pair::{FaultPlan, Pair};
 

@@ -2,7 +2,9 @@
 //!
 //! Install it in a test or bench binary:
 //! `#[global_allocator] static ALLOC: tls_test::alloc_counter::Counting = tls_test::alloc_counter::Counting;`
-//! then read [`live_bytes`] before and after building what you measure.
+//! then read [`live_bytes`] (process-wide) or [`thread_live_bytes`] (this thread only)
+//! before and after building what you measure. A test binary should use the per-thread
+//! figure: the test harness's own threads allocate at times of their own.
 
 // `GlobalAlloc` is an unsafe trait: implementing it is the only way to observe heap use
 // from inside the process. Each method forwards to the system allocator unchanged, with
@@ -10,9 +12,22 @@
 #![allow(unsafe_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::sync::atomic::{AtomicIsize, Ordering};
 
 static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+thread_local! {
+    // Net bytes allocated minus freed by this thread. A `const` Cell with no destructor:
+    // using it from inside the allocator never allocates.
+    static THREAD_LIVE: Cell<isize> = const { Cell::new(0) };
+}
+
+fn count(delta: isize) {
+    LIVE.fetch_add(delta, Ordering::Relaxed);
+    // `try_with`: a thread's last frees can run after its locals are gone.
+    let _ = THREAD_LIVE.try_with(|c| c.set(c.get() + delta));
+}
 
 /// Counts live heap bytes and forwards to [`System`].
 pub struct Counting;
@@ -24,7 +39,7 @@ unsafe impl GlobalAlloc for Counting {
         // SAFETY: forwarded contract, see above.
         let p = unsafe { System.alloc(layout) };
         if !p.is_null() {
-            LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+            count(layout.size() as isize);
         }
         p
     }
@@ -33,7 +48,7 @@ unsafe impl GlobalAlloc for Counting {
         // SAFETY: forwarded contract, see above.
         let p = unsafe { System.alloc_zeroed(layout) };
         if !p.is_null() {
-            LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+            count(layout.size() as isize);
         }
         p
     }
@@ -41,17 +56,14 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: forwarded contract, see above.
         unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        count(-(layout.size() as isize));
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: forwarded contract, see above.
         let p = unsafe { System.realloc(ptr, layout, new_size) };
         if !p.is_null() {
-            LIVE.fetch_add(
-                new_size as isize - layout.size() as isize,
-                Ordering::Relaxed,
-            );
+            count(new_size as isize - layout.size() as isize);
         }
         p
     }
@@ -60,4 +72,10 @@ unsafe impl GlobalAlloc for Counting {
 /// Heap bytes currently allocated through [`Counting`] (process-wide, all threads).
 pub fn live_bytes() -> isize {
     LIVE.load(Ordering::Relaxed)
+}
+
+/// Heap bytes allocated minus freed through [`Counting`] by the calling thread: what this
+/// thread's work holds, unaffected by other threads (such as the test harness's).
+pub fn thread_live_bytes() -> isize {
+    THREAD_LIVE.with(Cell::get)
 }
