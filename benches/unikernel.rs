@@ -1,9 +1,9 @@
 //! TLS over smoltcp (tls-unikernel) against plain TCP on the same stacks and against
 //! tls-core alone, all in one process and in memory. See `benches/README.md`.
 //!
-//! Two smoltcp 0.14 interfaces are joined by `tls_unikernel::wire` (lossless, no delay,
-//! checksums on) and driven on a simulated clock. Each iteration moves 1 MiB client ->
-//! server over an established connection, in 16 KiB writes, into a 64 KiB read buffer:
+//! Two smoltcp 0.14 interfaces are joined by `tls_unikernel::wire` (lossless, no delay)
+//! and driven on a simulated clock. Each iteration moves 1 MiB client -> server over an
+//! established connection, in 16 KiB writes, into a 64 KiB read buffer:
 //!
 //! * `unikernel/<mtu>/tls-smoltcp`: `TlsSocket::send_slice` / `recv_slice`, TLS 1.3
 //!   AES-128-GCM, over smoltcp TCP.
@@ -11,8 +11,13 @@
 //! * `unikernel/tls-core`: two `tls_core::Session`s, ciphertext copied from one to the
 //!   other (as `benches/core.rs`'s bulk path), no TCP at all.
 //!
+//! `<mtu>` is `mtu1500` or `mtu9000` with checksums computed and verified by both stacks
+//! (the default wire), or `mtu1500-offload` / `mtu9000-offload` on a wire that declares
+//! checksum offload (`Wire::without_checksums`, as a NIC with offload would).
+//!
 //! `PAIRED=1 cargo bench --bench unikernel` skips criterion and times the three
 //! alternately, 1 MiB at a time, and prints the median of the per-slice ratios.
+//! `PROFILE=<case>` runs one case alone for a profiler (see `run_profile`).
 
 use core::hint::black_box;
 use std::sync::Arc;
@@ -41,8 +46,18 @@ const RING: usize = 256 * 1024;
 /// Simulated time per poll round.
 const ROUND: NetDuration = NetDuration::from_micros(10);
 const SERVER_IP: IpAddress = IpAddress::v4(192, 0, 2, 2);
-/// IP MTUs measured: Ethernet and jumbo frames.
-const MTUS: [usize; 2] = [1500, 9000];
+/// Wires measured: IP MTU (Ethernet, jumbo frames) and whether the device declares
+/// checksum offload.
+const WIRES: [(usize, bool); 4] = [(1500, false), (9000, false), (1500, true), (9000, true)];
+
+/// The name of a wire configuration in the output.
+fn wire_name((mtu, offload): (usize, bool)) -> String {
+    if offload {
+        format!("mtu{mtu}-offload")
+    } else {
+        format!("mtu{mtu}")
+    }
+}
 
 fn configs() -> (Arc<ClientConfig>, Arc<ServerConfig>) {
     let pki = Pki::new(KeyKind::EcdsaP256, &[]);
@@ -76,16 +91,26 @@ struct Net {
     now: NetInstant,
     pattern: Vec<u8>,
     buf: Vec<u8>,
+    /// Poll rounds run so far.
+    rounds: u64,
 }
 
 impl Net {
-    fn new(mtu: usize, tls: Option<(&Arc<ClientConfig>, &Arc<ServerConfig>)>) -> Self {
+    fn new(
+        (mtu, offload): (usize, bool),
+        tls: Option<(&Arc<ClientConfig>, &Arc<ServerConfig>)>,
+    ) -> Self {
         let now = NetInstant::from_secs(1);
         let addrs = [
             IpCidr::new(IpAddress::v4(192, 0, 2, 1), 24),
             IpCidr::new(SERVER_IP, 24),
         ];
-        let mut pair = Pair::new(Wire::new(mtu), addrs, now, 7);
+        let wire = if offload {
+            Wire::new(mtu).without_checksums()
+        } else {
+            Wire::new(mtu)
+        };
+        let mut pair = Pair::new(wire, addrs, now, 7);
         let mut add = |side: usize| {
             let mut socket = tcp::Socket::new(
                 tcp::SocketBuffer::new(vec![0; RING]),
@@ -138,6 +163,7 @@ impl Net {
             now,
             pattern: (0..WRITE).map(|i| ((i * 31) ^ (i >> 7)) as u8).collect(),
             buf: vec![0; APP_BUF],
+            rounds: 0,
         };
         net.drive(|net| match &net.ends {
             Endpoints::Tls { client, server } => client.is_established() && server.is_established(),
@@ -154,6 +180,7 @@ impl Net {
         let mut idle = 0;
         loop {
             self.now += ROUND;
+            self.rounds += 1;
             let mut progress = self.pair.poll(self.now);
             let mut at = PollAt::Ingress;
             if let Endpoints::Tls { client, server } = &mut self.ends {
@@ -296,15 +323,12 @@ fn criterion_benches(c: &mut Criterion) {
     let (client_config, server_config) = configs();
     let mut group = c.benchmark_group("unikernel");
     group.throughput(Throughput::Bytes(BYTES as u64));
-    for mtu in MTUS {
-        let mut tls = Net::new(mtu, Some((&client_config, &server_config)));
-        group.bench_function(format!("mtu{mtu}/tls-smoltcp"), |b| {
-            b.iter(|| tls.transfer())
-        });
-        let mut tcp = Net::new(mtu, None);
-        group.bench_function(format!("mtu{mtu}/tcp-smoltcp"), |b| {
-            b.iter(|| tcp.transfer())
-        });
+    for wire in WIRES {
+        let name = wire_name(wire);
+        let mut tls = Net::new(wire, Some((&client_config, &server_config)));
+        group.bench_function(format!("{name}/tls-smoltcp"), |b| b.iter(|| tls.transfer()));
+        let mut tcp = Net::new(wire, None);
+        group.bench_function(format!("{name}/tcp-smoltcp"), |b| b.iter(|| tcp.transfer()));
     }
     let mut core = Core::new(&client_config, &server_config);
     group.bench_function("tls-core", |b| b.iter(|| core.transfer()));
@@ -327,12 +351,12 @@ fn run_paired() {
     let (client_config, server_config) = configs();
     let mut core = Core::new(&client_config, &server_config);
     println!(
-        "{:<10} {:>12} {:>12} {:>12} {:>14} {:>14}",
+        "{:<16} {:>12} {:>12} {:>12} {:>14} {:>14}",
         "paired", "tls-core", "tls-smoltcp", "tcp-smoltcp", "tls-smol/core", "tls-smol/tcp"
     );
-    for mtu in MTUS {
-        let mut tls = Net::new(mtu, Some((&client_config, &server_config)));
-        let mut tcp = Net::new(mtu, None);
+    for wire in WIRES {
+        let mut tls = Net::new(wire, Some((&client_config, &server_config)));
+        let mut tcp = Net::new(wire, None);
         let time = |f: &mut dyn FnMut()| {
             let t = Instant::now();
             f();
@@ -360,8 +384,8 @@ fn run_paired() {
         }
         let mbs = |secs: f64| BYTES as f64 / secs / 1e6;
         println!(
-            "{:<10} {:>7.0} MB/s {:>7.0} MB/s {:>7.0} MB/s {:>14.3} {:>14.3}   ({} slices)",
-            format!("mtu{mtu}"),
+            "{:<16} {:>7.0} MB/s {:>7.0} MB/s {:>7.0} MB/s {:>14.3} {:>14.3}   ({} slices)",
+            wire_name(wire),
             mbs(median(&mut tc)),
             mbs(median(&mut ts)),
             mbs(median(&mut pt)),
@@ -372,7 +396,72 @@ fn run_paired() {
     }
 }
 
+/// Runs one case alone, `PROFILE_ITERS` (default 200) transfers of 1 MiB, for a profiler
+/// (`perf record`, `valgrind --tool=callgrind`): `PROFILE=tls-smoltcp|tcp-smoltcp|tls-core`,
+/// `MTU` (default 1500), `OFFLOAD=1` for the wire with checksum offload. Prints the rate
+/// and the packets the wire carried per MiB.
+fn run_profile(case: &str) {
+    let iters: usize = std::env::var("PROFILE_ITERS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200);
+    let mtu: usize = std::env::var("MTU")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1500);
+    let offload = std::env::var_os("OFFLOAD").is_some_and(|v| v != "0");
+    let (client_config, server_config) = configs();
+    let wire = std::rc::Rc::new(std::cell::Cell::new((0u64, 0u64, 0u64)));
+    let counts = wire.clone();
+    let mut run: Box<dyn FnMut()> = match case {
+        "tls-smoltcp" | "tcp-smoltcp" => {
+            let tls = (case == "tls-smoltcp").then_some((&client_config, &server_config));
+            let mut net = Net::new((mtu, offload), tls);
+            let start = (net.pair.wire.packets(), net.pair.wire.bytes(), net.rounds);
+            Box::new(move || {
+                net.transfer();
+                let w = &net.pair.wire;
+                counts.set((
+                    w.packets() - start.0,
+                    w.bytes() - start.1,
+                    net.rounds - start.2,
+                ));
+            })
+        }
+        "tls-core" => {
+            let mut core = Core::new(&client_config, &server_config);
+            Box::new(move || core.transfer())
+        }
+        other => panic!("PROFILE={other}: expected tls-smoltcp, tcp-smoltcp or tls-core"),
+    };
+    let t = Instant::now();
+    for _ in 0..iters {
+        run();
+    }
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "{case} {}: {iters} x 1 MiB in {secs:.3} s ({:.0} MB/s)",
+        wire_name((mtu, offload)),
+        (iters * BYTES) as f64 / secs / 1e6
+    );
+    let (packets, bytes, rounds) = wire.get();
+    if packets > 0 {
+        println!(
+            "wire: {:.0} packets and {:.0} IP bytes per 1 MiB ({:.0} bytes per packet), \
+             {:.0} poll rounds per 1 MiB",
+            packets as f64 / iters as f64,
+            bytes as f64 / iters as f64,
+            bytes as f64 / packets as f64,
+            rounds as f64 / iters as f64
+        );
+    }
+}
+
 fn main() {
+    if let Ok(case) = std::env::var("PROFILE") {
+        run_profile(&case);
+        return;
+    }
     if std::env::var_os("PAIRED").is_some() {
         run_paired();
         return;

@@ -18,7 +18,8 @@ pub enum Error {
     /// clean end of the stream (reading calls only). Sending may still work (half-close).
     Finished,
     /// Not fatal. The call is not possible in the socket's state: not connected or
-    /// listening, already closed for sending, or aborted.
+    /// listening, or aborted. (Sending after [`close`](crate::TlsSocket::close) is
+    /// `Tls(tls_core::Error::Closed)`, as in tls-core.)
     InvalidState,
     /// Fatal. The peer's TCP FIN arrived before its close_notify: the data may have been
     /// cut short by an attacker or a crash, so it is not a clean end of stream.

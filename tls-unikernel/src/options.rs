@@ -23,24 +23,27 @@ pub struct Options {
     /// given to [`TlsSocket::poll`](crate::TlsSocket::poll)) from the first poll that
     /// sees the TCP connection open. `None`: no limit. Default 30 s.
     pub handshake_timeout: Option<Duration>,
-    /// Size of the buffer that holds decrypted plaintext for
-    /// [`TlsSocket::recv`](crate::TlsSocket::recv) (the closure form) and
-    /// [`TlsSocket::can_recv`](crate::TlsSocket::can_recv). Allocated only while it
-    /// holds data. Default 4 KiB; at least 1.
+    /// The most plaintext one [`TlsSocket::recv`](crate::TlsSocket::recv) (the closure
+    /// form) hands its closure at once. No buffer is allocated for it: the closure reads
+    /// the engine's decrypted plaintext in place (one record, at most 16 KiB, or what the
+    /// engine staged from earlier records), and this only caps the slice it sees.
+    /// Default 16 KiB; at least 1.
     pub read_chunk: usize,
     /// How long the TCP connection may stay silent while it closes, once the TLS
     /// connection is over (close_notify sent and received, or a fatal error): the socket
     /// then sets this as the `tcp::Socket` timeout (unless the embedder set one), so a
     /// peer that never finishes the TCP close cannot hold the socket forever. It also
-    /// covers a smoltcp 0.14 defect: after a fast retransmit with only the FIN
-    /// outstanding, smoltcp stops the retransmission timer and never resends the FIN.
+    /// bounds a defect of an unpatched smoltcp 0.14.0 (fixed in the copy tlsflow builds
+    /// with, see the crate docs): after a fast retransmit with only the FIN outstanding,
+    /// smoltcp stops the retransmission timer and never resends the FIN.
     /// `None`: wait forever. Default 10 s.
     pub linger: Option<Duration>,
     /// TCP keep-alive interval set on the TCP socket when the connection starts (unless
     /// the embedder set one). Besides noticing dead peers (with a `tcp::Socket` timeout),
-    /// it keeps a connection from hanging on a smoltcp 0.14 defect: when the peer's window
-    /// update is lost while its window is zero and nothing is in flight, smoltcp runs no
-    /// persist timer; the keep-alive probe makes the peer advertise its window again.
+    /// it keeps a connection from hanging on a defect of an unpatched smoltcp 0.14.0
+    /// (fixed in the copy tlsflow builds with, see the crate docs): after a retransmission
+    /// timeout into a zero window smoltcp runs no persist timer, so a lost window update
+    /// would stall it; the keep-alive probe makes the peer advertise its window again.
     /// `None`: leave keep-alive off. Default 5 s.
     pub keep_alive: Option<Duration>,
 }
@@ -50,7 +53,7 @@ impl Default for Options {
         Self {
             limits: Limits::default(),
             handshake_timeout: Some(Duration::from_secs(30)),
-            read_chunk: 4096,
+            read_chunk: 16 * 1024,
             linger: Some(Duration::from_secs(10)),
             keep_alive: Some(Duration::from_secs(5)),
         }

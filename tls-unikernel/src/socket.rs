@@ -2,7 +2,6 @@
 //! bytes between them.
 
 use alloc::sync::Arc;
-use alloc::vec::Vec;
 
 use smoltcp::iface::{Context, SocketHandle, SocketSet};
 use smoltcp::socket::tcp;
@@ -57,18 +56,6 @@ enum Role {
     Server {
         config: Arc<ServerConfig>,
     },
-}
-
-/// What one attempt to decrypt into the read buffer found.
-enum Fill {
-    /// Plaintext is waiting in the read buffer.
-    Data,
-    /// Nothing now.
-    Empty,
-    /// The peer's close_notify: no more plaintext will come.
-    End,
-    /// A fatal error (recorded in the socket).
-    Failed,
 }
 
 /// A TLS connection over a smoltcp TCP socket, client or server.
@@ -127,11 +114,8 @@ pub struct TlsSocket {
     /// saw a connection arrive).
     started: Option<Instant>,
     error: Option<Error>,
-    /// Decrypted plaintext for the closure form of `recv` and for `can_recv`:
-    /// `peek[peek_at..]` is unread. Released when empty.
-    peek: Vec<u8>,
-    peek_at: usize,
-    /// Ciphertext was fed to the engine since it last said it had no plaintext.
+    /// Ciphertext (or the TCP FIN) was fed to the engine since `poll` last looked at what
+    /// it means: plaintext, the end of the stream, or an error.
     undecrypted: bool,
     close_requested: bool,
     /// We called `tcp::Socket::close` (FIN queued).
@@ -151,7 +135,6 @@ impl core::fmt::Debug for TlsSocket {
             .field("session", &self.session)
             .field("listening", &self.listening)
             .field("error", &self.error)
-            .field("peek", &(self.peek.len() - self.peek_at))
             .field("close_requested", &self.close_requested)
             .field("fin_sent", &self.fin_sent)
             .field("peer_fin", &self.peer_fin)
@@ -194,8 +177,6 @@ impl TlsSocket {
             listening: false,
             started: None,
             error: None,
-            peek: Vec::new(),
-            peek_at: 0,
             undecrypted: false,
             close_requested: false,
             fin_sent: false,
@@ -211,8 +192,6 @@ impl TlsSocket {
         self.listening = false;
         self.started = None;
         self.error = None;
-        self.peek = Vec::new();
-        self.peek_at = 0;
         self.undecrypted = false;
         self.close_requested = false;
         self.fin_sent = false;
@@ -280,8 +259,8 @@ impl TlsSocket {
     /// ciphertext from the TCP receive ring into the engine (unless unread plaintext is
     /// above its limit); drains the engine's output into the TCP send ring; sends the TCP
     /// FIN once close_notify (or a fatal alert) is out; notices RST, FIN before
-    /// close_notify and the handshake deadline; decrypts waiting records so that
-    /// [`can_recv`](Self::can_recv) is exact.
+    /// close_notify and the handshake deadline; turns a clean end or a truncation found
+    /// in the received bytes into the socket's state.
     pub fn poll(&mut self, now: Instant, sockets: &mut SocketSet<'_>) -> PollAt {
         if self.aborted {
             return PollAt::Ingress;
@@ -326,8 +305,8 @@ impl TlsSocket {
         progress |= self.watch_tcp(tcp);
         progress |= self.finish(tcp);
         self.linger(tcp);
-        if self.peek_pending() == 0 && self.undecrypted {
-            progress |= matches!(self.fill_peek(), Fill::Data | Fill::End | Fill::Failed);
+        if self.undecrypted {
+            progress |= self.probe();
             progress |= self.push_output(tcp);
         }
         let Some(session) = &self.session else {
@@ -497,41 +476,28 @@ impl TlsSocket {
         }
     }
 
-    fn peek_pending(&self) -> usize {
-        self.peek.len() - self.peek_at
-    }
-
-    /// Decrypts into the (empty) read buffer.
-    fn fill_peek(&mut self) -> Fill {
+    /// Looks at what the input fed since the last look means (without reading any
+    /// plaintext): returns true if it is news for the application: plaintext to read, the
+    /// peer's close_notify after all data, or a fatal error (recorded in the socket).
+    fn probe(&mut self) -> bool {
         let Some(session) = self.session.as_mut() else {
-            return Fill::Empty;
+            return false;
         };
         if session.is_handshaking() && session.error().is_none() && !self.peer_fin {
-            return Fill::Empty;
+            return false;
         }
-        self.peek.resize(self.options.read_chunk.max(1), 0);
-        self.peek_at = 0;
-        let result = session.recv(&mut self.peek);
-        match result {
-            Ok(n) if n > 0 => {
-                self.peek.truncate(n);
-                Fill::Data
-            }
-            Ok(_) => {
-                self.peek = Vec::new();
-                self.undecrypted = false;
-                Fill::End
-            }
-            Err(tls_core::Error::WouldBlock) => {
-                self.peek = Vec::new();
-                self.undecrypted = false;
-                Fill::Empty
-            }
+        self.undecrypted = false;
+        if session.has_plaintext() {
+            return true;
+        }
+        // No plaintext (`has_plaintext` is exact), so this lends nothing: it tells the
+        // clean end, a truncation and an error from "wait for more".
+        match session.recv_with(|_| 0) {
+            Ok(_) => true,
+            Err(tls_core::Error::WouldBlock) => false,
             Err(e) => {
-                self.peek = Vec::new();
-                self.undecrypted = false;
                 self.fail(e.into());
-                Fill::Failed
+                true
             }
         }
     }
@@ -542,9 +508,9 @@ impl TlsSocket {
     /// plaintext bytes were taken (`Ok(0)`: no room now, or the handshake is still
     /// running; call again after `poll`).
     ///
-    /// Errors: [`Error::InvalidState`] before `connect`/a connection, after
-    /// [`close`](Self::close) or [`abort`](Self::abort); the socket's fatal error if it
-    /// has one.
+    /// Errors: [`Error::InvalidState`] before `connect`/a connection and after
+    /// [`abort`](Self::abort); `Error::Tls(tls_core::Error::Closed)` after
+    /// [`close`](Self::close), as tls-core gives; the socket's fatal error if it has one.
     pub fn send_slice(&mut self, sockets: &mut SocketSet<'_>, data: &[u8]) -> Result<usize, Error> {
         self.check_send()?;
         let tcp = sockets.get_mut::<tcp::Socket>(self.handle);
@@ -627,8 +593,12 @@ impl TlsSocket {
     }
 
     fn check_send(&self) -> Result<(), Error> {
-        if self.aborted || self.close_requested {
+        if self.aborted {
             return Err(Error::InvalidState);
+        }
+        // The same error tls-core and every tls-unix flavour give for a write after close.
+        if self.close_requested {
+            return Err(Error::Tls(tls_core::Error::Closed));
         }
         match &self.error {
             Some(e) => Err(e.clone()),
@@ -652,9 +622,8 @@ impl TlsSocket {
             return Err(Error::InvalidState);
         }
         let tcp = sockets.get_mut::<tcp::Socket>(self.handle);
-        let mut n = self.take_peek(buf);
-        if n == buf.len() {
-            return Ok(n);
+        if buf.is_empty() {
+            return Ok(0);
         }
         let Some(session) = self.session.as_mut() else {
             if self.listening {
@@ -667,18 +636,19 @@ impl TlsSocket {
         };
         if session.is_handshaking() && session.error().is_none() && !self.peer_fin {
             return match &self.error {
-                Some(e) if n == 0 => Err(e.clone()),
-                _ => Ok(n),
+                Some(e) => Err(e.clone()),
+                None => Ok(0),
             };
         }
         self.pull_input(tcp);
         let session = self.session.as_mut().expect("checked above");
-        let result = session.recv(&mut buf[n..]);
+        let result = session.recv(buf);
         let read_ok = result.is_ok();
+        let mut n = 0;
         let end = match result {
             Ok(0) => Some(Error::Finished),
             Ok(k) => {
-                n += k;
+                n = k;
                 None
             }
             Err(tls_core::Error::WouldBlock) => {
@@ -710,66 +680,79 @@ impl TlsSocket {
         }
     }
 
-    fn take_peek(&mut self, buf: &mut [u8]) -> usize {
-        let n = buf.len().min(self.peek_pending());
-        buf[..n].copy_from_slice(&self.peek[self.peek_at..self.peek_at + n]);
-        self.consume_peek(n);
-        n
-    }
-
-    fn consume_peek(&mut self, n: usize) {
-        self.peek_at += n;
-        if self.peek_at == self.peek.len() {
-            self.peek = Vec::new();
-            self.peek_at = 0;
-        }
-    }
-
-    /// Reads plaintext through a closure, as smoltcp's `tcp::Socket::recv`: `f` gets the
-    /// decrypted bytes waiting now (at most [`Options::read_chunk`]; empty when none) and
-    /// returns how many it consumed and a value to pass back.
+    /// Reads plaintext through a closure, in the manner of smoltcp's
+    /// `tcp::Socket::recv`: `f` gets the decrypted bytes waiting now, in place in the
+    /// engine (one decrypted record, or what the engine staged from earlier ones; at most
+    /// [`Options::read_chunk`]; empty when none: see [`Session::recv_with`]), and returns
+    /// how many it consumed and a value to pass back. What it leaves is offered again by
+    /// the next read. No copy is made of what `f` consumes.
     ///
     /// Errors as for [`recv_slice`](Self::recv_slice); `f` is not called then.
+    ///
+    /// # Panics
+    /// If `f` says it consumed more bytes than it was given.
     pub fn recv<F, R>(&mut self, sockets: &mut SocketSet<'_>, f: F) -> Result<R, Error>
     where
-        F: FnOnce(&mut [u8]) -> (usize, R),
+        F: FnOnce(&[u8]) -> (usize, R),
     {
         if self.aborted {
             return Err(Error::InvalidState);
         }
         let tcp = sockets.get_mut::<tcp::Socket>(self.handle);
-        if self.peek_pending() == 0 {
-            if self.session.is_none() {
-                if self.listening {
-                    return Ok(f(&mut []).1);
-                }
-                return match &self.error {
-                    Some(e) => Err(e.clone()),
-                    None => Err(Error::InvalidState),
-                };
+        let Some(session) = self.session.as_mut() else {
+            if self.listening {
+                return Ok(f(&[]).1);
             }
-            self.pull_input(tcp);
-            let fill = self.fill_peek();
-            self.pull_input(tcp);
-            self.push_output(tcp);
-            self.watch_tcp(tcp);
-            match fill {
-                Fill::Data => {}
-                Fill::End => return Err(Error::Finished),
-                Fill::Failed => return Err(self.error.clone().unwrap_or(Error::InvalidState)),
-                Fill::Empty => {
-                    if let Some(e) = &self.error {
-                        return Err(e.clone());
-                    }
-                    return Ok(f(&mut []).1);
-                }
-            }
+            return match &self.error {
+                Some(e) => Err(e.clone()),
+                None => Err(Error::InvalidState),
+            };
+        };
+        if session.is_handshaking() && session.error().is_none() && !self.peer_fin {
+            return match &self.error {
+                Some(e) => Err(e.clone()),
+                None => Ok(f(&[]).1),
+            };
         }
-        let at = self.peek_at;
-        let (n, r) = f(&mut self.peek[at..]);
-        assert!(n <= self.peek.len() - at, "consumed more than was offered");
-        self.consume_peek(n);
-        Ok(r)
+        self.pull_input(tcp);
+        let session = self.session.as_mut().expect("checked above");
+        let chunk = self.options.read_chunk.max(1);
+        let mut f = Some(f);
+        let mut value = None;
+        let result = session.recv_with(|data| {
+            let data = &data[..data.len().min(chunk)];
+            let f = f.take().expect("plaintext is lent once");
+            let (n, r) = f(data);
+            assert!(n <= data.len(), "consumed more than was offered");
+            value = Some(r);
+            n
+        });
+        let end = match result {
+            Ok(_) if value.is_some() => None,
+            Ok(_) => Some(Error::Finished),
+            Err(tls_core::Error::WouldBlock) => {
+                self.undecrypted = false;
+                None
+            }
+            Err(e) => {
+                self.fail(e.into());
+                self.error.clone()
+            }
+        };
+        if value.is_some() {
+            // Reading made room: take in what waits in the TCP ring.
+            self.pull_input(tcp);
+        }
+        self.push_output(tcp);
+        self.watch_tcp(tcp);
+        if let Some(r) = value {
+            return Ok(r);
+        }
+        if let Some(e) = end.or_else(|| self.error.clone()) {
+            return Err(e);
+        }
+        let f = f.take().expect("f was not called");
+        Ok(f(&[]).1)
     }
 
     /// Whether [`send_slice`](Self::send_slice) would take some data now: the handshake
@@ -788,15 +771,11 @@ impl TlsSocket {
         free > staged + WORST_OVERHEAD
     }
 
-    /// Whether decrypted plaintext is waiting, so a read returns data now. Exact after
-    /// [`poll`](Self::poll).
+    /// Whether decrypted plaintext is waiting, so a read returns data now. Exact (the
+    /// engine decrypts records as they arrive: see [`Session::has_plaintext`]); records
+    /// still in the TCP receive ring are taken in by the next [`poll`](Self::poll) or read.
     pub fn can_recv(&self) -> bool {
-        if self.aborted {
-            return false;
-        }
-        self.peek_pending() > 0
-            || self.session.as_ref().is_some_and(|s| s.has_plaintext())
-            || (self.undecrypted && self.session.as_ref().is_some_and(|s| !s.is_handshaking()))
+        !self.aborted && self.session.as_ref().is_some_and(Session::has_plaintext)
     }
 
     /// Whether sending is open: the handshake is done, [`close`](Self::close) has not
@@ -860,8 +839,6 @@ impl TlsSocket {
         sockets.get_mut::<tcp::Socket>(self.handle).abort();
         self.aborted = true;
         self.listening = false;
-        self.peek = Vec::new();
-        self.peek_at = 0;
     }
 
     /// Sends a TLS 1.3 KeyUpdate asking the peer to update its keys too.
@@ -932,9 +909,9 @@ impl TlsSocket {
     }
 
     /// Heap bytes this socket holds now for buffers: the engine's (see
-    /// [`Session::buffered_bytes`]) plus the read buffer. Not counting rustls' own state
-    /// or the TCP rings (see the crate docs for the full figure).
+    /// [`Session::buffered_bytes`]); the socket has none of its own. Not counting rustls'
+    /// own state or the TCP rings (see the crate docs for the full figure).
     pub fn buffered_bytes(&self) -> usize {
-        self.session.as_ref().map_or(0, Session::buffered_bytes) + self.peek.capacity()
+        self.session.as_ref().map_or(0, Session::buffered_bytes)
     }
 }

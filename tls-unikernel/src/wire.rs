@@ -40,7 +40,6 @@
 //! ```
 
 use alloc::collections::VecDeque;
-use alloc::vec;
 use alloc::vec::Vec;
 
 use smoltcp::iface::{Config, Interface, PollResult, SocketSet};
@@ -53,11 +52,24 @@ pub const A: usize = 0;
 /// Index of the second side of a [`Wire`] or [`Pair`].
 pub const B: usize = 1;
 
+/// Most packet buffers a wire keeps for reuse per direction: enough for a full window of
+/// segments in flight (256 KiB rings at MTU 1500 are about 180), so a bulk transfer
+/// allocates no packet buffer once it runs; buffers beyond it are freed.
+const SPARE_BUFFERS: usize = 256;
+
 /// Two lossless packet queues, one per direction (see the [module docs](self)).
+///
+/// Packet buffers are reused, as a NIC reuses its descriptor rings: a buffer whose packet
+/// has been received goes back to the wire, and the next packet sent in that direction
+/// is written into it (without zero-filling: smoltcp writes every byte of a packet it
+/// emits, padding included). Up to 256 buffers per direction are kept.
 #[derive(Debug)]
 pub struct Wire {
     /// `queues[side]`: packets waiting for `side` to receive them.
     queues: [VecDeque<Vec<u8>>; 2],
+    /// `spare[side]`: buffers of packets `side` has received, for the next packets sent
+    /// to `side`.
+    spare: [Vec<Vec<u8>>; 2],
     mtu: usize,
     checksums: bool,
     packets: u64,
@@ -66,11 +78,13 @@ pub struct Wire {
 
 impl Wire {
     /// A wire whose devices report this IP MTU (at most 65535; TCP's MSS is the MTU less
-    /// 40 bytes of IPv4 and TCP headers). Checksums are computed and verified, as on a
-    /// real link.
+    /// 40 bytes of IPv4 and TCP headers). Checksums are computed and verified by both
+    /// stacks, as on a real link without offload (see
+    /// [`without_checksums`](Self::without_checksums)).
     pub fn new(mtu: usize) -> Self {
         Self {
             queues: [VecDeque::new(), VecDeque::new()],
+            spare: [Vec::new(), Vec::new()],
             mtu: mtu.min(65535),
             checksums: true,
             packets: 0,
@@ -78,8 +92,16 @@ impl Wire {
         }
     }
 
-    /// The same wire with checksums neither computed nor verified (the wire never
-    /// corrupts a packet), which saves both stacks a pass over every byte.
+    /// The same wire with its devices declaring checksum offload, as a NIC that computes
+    /// and verifies checksums itself does (virtio-net with `VIRTIO_NET_F_CSUM` and
+    /// `VIRTIO_NET_F_GUEST_CSUM`, for example): smoltcp then neither computes the IPv4,
+    /// TCP and UDP checksums of what it sends nor verifies those of what it receives,
+    /// which saves both stacks a pass over every byte. The wire computes none either: it
+    /// never corrupts a packet, so there is nothing for a checksum to catch.
+    ///
+    /// Only for a link that cannot corrupt packets (like this one) or whose hardware
+    /// really checks them; a simulation that corrupts packets must keep checksums on (the
+    /// default of [`Wire::new`]).
     pub fn without_checksums(mut self) -> Self {
         self.checksums = false;
         self
@@ -120,16 +142,24 @@ pub struct WireEnd<'w> {
     side: usize,
 }
 
-/// A received packet ([`Device::RxToken`] of [`WireEnd`]).
+/// A received packet ([`Device::RxToken`] of [`WireEnd`]); its buffer goes back to the
+/// wire for reuse once consumed.
 #[derive(Debug)]
-pub struct WireRx(Vec<u8>);
+pub struct WireRx<'a> {
+    packet: Vec<u8>,
+    spare: &'a mut Vec<Vec<u8>>,
+}
 
-impl phy::RxToken for WireRx {
+impl phy::RxToken for WireRx<'_> {
     fn consume<R, F>(self, f: F) -> R
     where
         F: FnOnce(&[u8]) -> R,
     {
-        f(&self.0)
+        let r = f(&self.packet);
+        if self.spare.len() < SPARE_BUFFERS {
+            self.spare.push(self.packet);
+        }
+        r
     }
 }
 
@@ -137,6 +167,7 @@ impl phy::RxToken for WireRx {
 #[derive(Debug)]
 pub struct WireTx<'a> {
     queue: &'a mut VecDeque<Vec<u8>>,
+    spare: &'a mut Vec<Vec<u8>>,
     packets: &'a mut u64,
     bytes: &'a mut u64,
 }
@@ -146,7 +177,10 @@ impl phy::TxToken for WireTx<'_> {
     where
         F: FnOnce(&mut [u8]) -> R,
     {
-        let mut buf = vec![0; len];
+        let mut buf = self.spare.pop().unwrap_or_default();
+        // A reused buffer is not zeroed where it already has bytes: `f` writes the
+        // whole packet.
+        buf.resize(len, 0);
         let r = f(&mut buf);
         *self.packets += 1;
         *self.bytes += len as u64;
@@ -155,25 +189,9 @@ impl phy::TxToken for WireTx<'_> {
     }
 }
 
-impl WireEnd<'_> {
-    fn tx(&mut self) -> WireTx<'_> {
-        let Wire {
-            queues,
-            packets,
-            bytes,
-            ..
-        } = &mut *self.wire;
-        WireTx {
-            queue: &mut queues[1 - self.side],
-            packets,
-            bytes,
-        }
-    }
-}
-
 impl Device for WireEnd<'_> {
     type RxToken<'a>
-        = WireRx
+        = WireRx<'a>
     where
         Self: 'a;
     type TxToken<'a>
@@ -181,13 +199,52 @@ impl Device for WireEnd<'_> {
     where
         Self: 'a;
 
-    fn receive(&mut self, _now: Instant) -> Option<(WireRx, WireTx<'_>)> {
-        let packet = self.wire.queues[self.side].pop_front()?;
-        Some((WireRx(packet), self.tx()))
+    fn receive(&mut self, _now: Instant) -> Option<(WireRx<'_>, WireTx<'_>)> {
+        let side = self.side;
+        let Wire {
+            queues,
+            spare,
+            packets,
+            bytes,
+            ..
+        } = &mut *self.wire;
+        let [queue_a, queue_b] = queues;
+        let [spare_a, spare_b] = spare;
+        // Receive from our queue; transmit into the other side's.
+        let ((rx_queue, rx_spare), (tx_queue, tx_spare)) = if side == A {
+            ((queue_a, spare_a), (queue_b, spare_b))
+        } else {
+            ((queue_b, spare_b), (queue_a, spare_a))
+        };
+        let packet = rx_queue.pop_front()?;
+        let rx = WireRx {
+            packet,
+            spare: rx_spare,
+        };
+        let tx = WireTx {
+            queue: tx_queue,
+            spare: tx_spare,
+            packets,
+            bytes,
+        };
+        Some((rx, tx))
     }
 
     fn transmit(&mut self, _now: Instant) -> Option<WireTx<'_>> {
-        Some(self.tx())
+        let other = 1 - self.side;
+        let Wire {
+            queues,
+            spare,
+            packets,
+            bytes,
+            ..
+        } = &mut *self.wire;
+        Some(WireTx {
+            queue: &mut queues[other],
+            spare: &mut spare[other],
+            packets,
+            bytes,
+        })
     }
 
     fn capabilities(&self) -> DeviceCapabilities {

@@ -225,6 +225,8 @@ pub struct NetConfig {
     pub reorder_pct: u8,
     /// How long a held-back packet waits extra: between half this and this.
     pub reorder_delay_us: u64,
+    /// Congestion control of every TCP socket (smoltcp's default: none).
+    pub congestion: tcp::CongestionControl,
 }
 
 impl Default for NetConfig {
@@ -237,6 +239,7 @@ impl Default for NetConfig {
             latency_us: 1000,
             reorder_pct: 0,
             reorder_delay_us: 0,
+            congestion: tcp::CongestionControl::None,
         }
     }
 }
@@ -253,6 +256,7 @@ pub struct Net {
     pub wire: Rc<RefCell<Wire>>,
     pub nodes: [Node; 2],
     pub rounds: u64,
+    pub congestion: tcp::CongestionControl,
 }
 
 fn pcap_sink(side: usize) -> PcapFile {
@@ -320,16 +324,17 @@ impl Net {
             wire,
             nodes: [client, server],
             rounds: 0,
+            congestion: cfg.congestion,
         }
     }
 
     /// Adds a TCP socket with the given rings on one side.
     pub fn add_tcp(&mut self, side: usize, rx: usize, tx: usize) -> SocketHandle {
-        // smoltcp's default: no congestion control (see the crate docs on Reno/Cubic).
-        let socket = tcp::Socket::new(
+        let mut socket = tcp::Socket::new(
             tcp::SocketBuffer::new(vec![0; rx]),
             tcp::SocketBuffer::new(vec![0; tx]),
         );
+        socket.set_congestion_control(self.congestion);
         self.nodes[side].sockets.add(socket)
     }
 
@@ -607,13 +612,15 @@ impl Pair {
         out
     }
 
-    /// The signature of smoltcp 0.14's mutual-rewind wedge (see the crate docs, "smoltcp
-    /// 0.14 defects"), if both TCP sockets show it: each has data unacknowledged, and the
-    /// sequence number its pure ACKs carry (`remote_last_seq`, rewound by a timeout)
-    /// falls outside the window the peer accepts, so each end discards every ACK of the
-    /// other and neither can learn anything again (whatever timer it runs: retransmission,
-    /// zero-window probe or keep-alive). Read from smoltcp's `Debug` output, the only place
-    /// these fields show.
+    /// The signature of the mutual-ACK-discard wedge that an unpatched smoltcp 0.14.0 ran
+    /// into (`third_party/smoltcp/PATCHES.md`, change 1), if both TCP sockets show it: each
+    /// has data unacknowledged, and the sequence number its pure ACKs carry falls outside
+    /// the window the peer accepts, so each end discards every ACK of the other and
+    /// neither can learn anything again (whatever timer it runs: retransmission,
+    /// zero-window probe or keep-alive). Unpatched, ACKs carried `remote_last_seq`, which
+    /// a timeout rewinds; patched, they carry `remote_max_seq`, the highest sequence
+    /// number sent, and this must never happen. A stall fails either way; this only names
+    /// it. Read from smoltcp's `Debug` output, the only place these fields show.
     pub fn smoltcp_wedge(&mut self) -> Option<String> {
         fn seq(debug: &str, name: &str) -> Option<u32> {
             let start = debug.find(name)? + name.len();
@@ -642,8 +649,11 @@ impl Pair {
             let last_ack = seq(&debug, "remote_last_ack: Some(SeqNumber(")?;
             let last_win = num(&debug, "remote_last_win: ")?;
             let shift = num(&debug, "remote_win_shift: ")?;
+            // The patched stack's ACK sequence number; an unpatched one's.
+            let ack_seq = seq(&debug, "remote_max_seq: SeqNumber(")
+                .or_else(|| seq(&debug, "remote_last_seq: SeqNumber("))?;
             views.push(View {
-                last_seq: seq(&debug, "remote_last_seq: SeqNumber(")?,
+                last_seq: ack_seq,
                 window_start: rcv_nxt.wrapping_add(tcp.recv_queue() as u32),
                 window_end: last_ack.wrapping_add(last_win << shift),
 
