@@ -34,6 +34,8 @@ pub(crate) struct ServeArgs {
     #[arg(long)]
     max_connections: Option<u64>,
     #[command(flatten)]
+    limits: unikernel::ServeLimits,
+    #[command(flatten)]
     tls: ServerTlsArgs,
 }
 
@@ -149,6 +151,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Error> {
             &args.tls,
             args.echo,
             args.max_connections,
+            args.limits,
         );
     }
     let (config, what) = server_config(&args.tls)?;

@@ -1,12 +1,18 @@
 //! `--backend unikernel`: `serve` and `get` over tlsflow's own TCP/IP stack (smoltcp, with
-//! tls-unikernel's [`TlsListener`] and [`TlsSocket`]) on a TAP device.
+//! tls-unikernel's [`TlsListener`](tls_unikernel::TlsListener) and [`TlsSocket`]) on a
+//! TAP device.
 //!
 //! The host kernel is only the wire, as with Solo5's `spt`: Ethernet frames go through the
 //! TAP device, and ARP, IP and TCP are smoltcp's. The stack runs on the calling thread;
 //! between rounds of `Interface::poll` it sleeps in `select(2)` on the TAP descriptor
 //! (`smoltcp::phy::wait`) until a frame arrives or the earliest timer of the stack and the
-//! TLS sockets, never spinning. The server serves one connection at a time (others wait in
-//! the listener's backlog, their TCP handshakes already answered).
+//! TLS sockets, never spinning. The server ([`server`]) serves every connection from that
+//! one loop, as a unikernel would: no threads, each connection a small state machine.
+//!
+//! Peers off `--ip`'s subnet are reached through `--gateway` (the client refuses at once
+//! without one). smoltcp answers ARP requests only from its own subnet: a gateway that
+//! asks from another address (Linux does for packets it sends itself from an address on
+//! another interface, unless `net.ipv4.conf.TAP.arp_announce=2`) gets no answer.
 
 use std::io::{self, BufReader, Read, Write};
 use std::net::Ipv4Addr;
@@ -21,14 +27,17 @@ use smoltcp::iface::{Config, Interface, PollResult, SocketSet};
 use smoltcp::phy::{Medium, TunTapInterface};
 use smoltcp::socket::tcp;
 use smoltcp::time::{Duration as SDuration, Instant as SInstant};
-use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr};
-use tls_unikernel::{ListenerOptions, Options, PollAt, TlsListener, TlsSocket};
+use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr, Ipv4Cidr};
+use tls_unikernel::{Options, PollAt, TlsSocket};
 
 use super::get::{Fetched, Url};
-use super::serve::{index_page, log_line, TRUNCATED};
-use super::tls::ServerTlsArgs;
+use super::serve::TRUNCATED;
 use super::Error;
 use tlsflow::http;
+
+mod server;
+
+pub(crate) use server::{serve, ServeLimits};
 
 /// Which network stack carries the connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -49,7 +58,8 @@ pub(crate) struct TapArgs {
     /// With --backend unikernel: the stack's own IPv4 address and prefix length.
     #[arg(long, value_name = "ADDR/PREFIX")]
     ip: Option<String>,
-    /// With --backend unikernel: the default gateway, for peers off the TAP's subnet.
+    /// With --backend unikernel: the default gateway (on --ip's subnet), for peers off
+    /// that subnet. Without it the stack reaches only its own subnet.
     #[arg(long, value_name = "ADDR")]
     gateway: Option<Ipv4Addr>,
 }
@@ -99,6 +109,9 @@ pub(crate) struct Net {
     sockets: SocketSet<'static>,
     epoch: Instant,
     addr: Ipv4Addr,
+    /// The subnet on the wire (reached directly; anything else goes through `gateway`).
+    subnet: Ipv4Cidr,
+    gateway: Option<Ipv4Addr>,
     /// Set by Ctrl-C: waits end with `Interrupted`.
     stop: Arc<AtomicBool>,
     next_port: u16,
@@ -111,6 +124,18 @@ impl Net {
             return Err("--backend unikernel needs --tap NAME and --ip ADDR/PREFIX".into());
         };
         let (addr, prefix) = parse_cidr(ip)?;
+        let subnet = Ipv4Cidr::new(addr, prefix);
+        if let Some(gw) = args.gateway {
+            // smoltcp would ARP for an off-subnet gateway and wait for an answer that
+            // never comes.
+            if !subnet.contains_addr(&gw) || gw == addr {
+                return Err(format!(
+                    "--gateway {gw} must be another address on --ip's subnet {}",
+                    subnet.network()
+                )
+                .into());
+            }
+        }
         // smoltcp would make a missing device (gone again when we exit), and writing to a
         // device that is down fails with EIO, on which smoltcp panics: check both first.
         let flags = std::fs::read_to_string(format!("/sys/class/net/{tap}/flags"))
@@ -132,7 +157,7 @@ impl Net {
         let epoch = Instant::now();
         let mut iface = Interface::new(config, &mut device, SInstant::ZERO);
         iface.update_ip_addrs(|a| {
-            let _ = a.push(IpCidr::new(IpAddress::Ipv4(addr), prefix));
+            let _ = a.push(IpCidr::Ipv4(subnet));
         });
         if let Some(gw) = args.gateway {
             iface
@@ -147,9 +172,24 @@ impl Net {
             sockets: SocketSet::new(vec![]),
             epoch,
             addr,
+            subnet,
+            gateway: args.gateway,
             stop: Arc::new(AtomicBool::new(false)),
             next_port: 49152 + (b[5] as u16 % 8192),
         })
+    }
+
+    /// Fails unless the stack can send to `ip`: on its subnet, or through the gateway.
+    /// (smoltcp itself would hold the packets back without a word, and a connection
+    /// would only time out.)
+    fn check_route(&self, ip: Ipv4Addr) -> Result<(), String> {
+        if self.subnet.contains_addr(&ip) || self.gateway.is_some() {
+            return Ok(());
+        }
+        Err(format!(
+            "no route to {ip}: it is not on {} and there is no --gateway",
+            self.subnet.network()
+        ))
     }
 
     fn now(&self) -> SInstant {
@@ -295,166 +335,6 @@ impl Write for Conn<'_> {
     }
 }
 
-/// `tlsflow serve --backend unikernel`.
-pub(crate) fn serve(
-    tap: &TapArgs,
-    port: u16,
-    tls: &ServerTlsArgs,
-    echo: bool,
-    max_connections: Option<u64>,
-) -> Result<(), Error> {
-    let (config, what) = super::tls::server_config(tls)?;
-    let config = Arc::new(config);
-    let mut net = Net::open(tap)?;
-    let port = if port == 0 { net.next_port } else { port };
-    let options = ListenerOptions {
-        socket: Options {
-            handshake_timeout: Some(SDuration::from_secs(HANDSHAKE_TIMEOUT.as_secs())),
-            ..Options::default()
-        },
-        rx_ring: RING,
-        tx_ring: RING,
-        backlog: 4,
-    };
-    let mut listener = TlsListener::new(&mut net.sockets, port, config, options)
-        .map_err(|e| format!("cannot listen on port {port}: {e}"))?;
-    let stop = net.stop.clone();
-    ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst))
-        .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
-    let tap_name = tap.tap.as_deref().unwrap_or("?");
-    println!(
-        "tlsflow: listening on {}:{port} ({}, {what}, unikernel stack on {tap_name})",
-        net.addr,
-        if echo { "echo" } else { "https" }
-    );
-    if !echo {
-        let cacert = match tls.ca_out() {
-            Some(path) => format!("--cacert {} ", path.display()),
-            None => String::new(),
-        };
-        println!("tlsflow: try: curl {cacert}https://{}:{port}/", net.addr);
-    }
-    io::stdout().flush()?;
-    let mut served = 0u64;
-    while max_connections.is_none_or(|max| served < max) {
-        let accepted = net.pump(None, Duration::MAX, |_, s| Ok(listener.accept(s)));
-        let mut socket = match accepted {
-            Ok(s) => s,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => break,
-            Err(e) => return Err(e.into()),
-        };
-        served += 1;
-        let line = serve_one(&mut net, &mut socket, echo);
-        let mut out = io::stdout().lock();
-        let _ = writeln!(out, "{line}");
-        let _ = out.flush();
-        if net.stop.load(Ordering::SeqCst) {
-            break;
-        }
-    }
-    listener.close(&mut net.sockets);
-    println!("tlsflow: stopped");
-    Ok(())
-}
-
-/// Serves one accepted connection and returns its log line (the Unix backend's format).
-fn serve_one(net: &mut Net, tls: &mut TlsSocket, echo: bool) -> String {
-    let start = Instant::now();
-    let peer = net
-        .sockets
-        .get::<tcp::Socket>(tls.handle())
-        .remote_endpoint()
-        .map(|e| e.to_string())
-        .unwrap_or_else(|| "?".into());
-    if let Err(e) = net.handshake(tls) {
-        tls.abort(&mut net.sockets);
-        net.sockets.remove(tls.handle());
-        return format!(
-            "{peer} handshake failed: {e} ({} ms)",
-            start.elapsed().as_millis()
-        );
-    }
-    let info = tls.handshake_info().cloned();
-    let client_cert = tls.peer_certificates().is_some();
-    let mut conn = Conn {
-        net,
-        tls,
-        read: 0,
-        written: 0,
-    };
-    let outcome = if echo {
-        echo_loop(&mut conn)
-    } else {
-        http_loop(&mut conn, info.as_ref(), client_cert)
-    };
-    let (read, written) = (conn.read, conn.written);
-    let close = match outcome {
-        Ok(()) => net.finish(tls),
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-            let _ = net.finish(tls);
-            TRUNCATED.to_string()
-        }
-        Err(e) => {
-            tls.abort(&mut net.sockets);
-            net.sockets.remove(tls.handle());
-            format!("error: {e}")
-        }
-    };
-    log_line(
-        &peer,
-        info.as_ref(),
-        read,
-        written,
-        start.elapsed().as_millis(),
-        &close,
-    )
-}
-
-fn echo_loop(conn: &mut Conn<'_>) -> io::Result<()> {
-    let mut buf = vec![0u8; 16 * 1024];
-    loop {
-        match conn.read(&mut buf)? {
-            0 => return Ok(()),
-            n => conn.write_all(&buf[..n])?,
-        }
-    }
-}
-
-fn http_loop(
-    conn: &mut Conn<'_>,
-    info: Option<&tls_core::HandshakeInfo>,
-    client_cert: bool,
-) -> io::Result<()> {
-    let page = index_page("unikernel", info, client_cert);
-    // One reader for the whole connection, so pipelined requests are not lost.
-    let mut reader = BufReader::new(conn);
-    loop {
-        let Some(request) = http::read_request(&mut reader)? else {
-            return Ok(()); // the client's close_notify
-        };
-        let route = match (request.method.as_str(), request.content_length) {
-            ("GET", _) => http::route(&request.path),
-            ("POST" | "PUT", Some(len)) => {
-                if request.expect_continue {
-                    reader
-                        .get_mut()
-                        .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
-                }
-                http::Route::Digest(http::digest_body(&mut reader, len)?, len)
-            }
-            _ => http::Route::NotFound,
-        };
-        // Large writes: each `write` fills the TCP send ring as far as it has room.
-        let mut out = io::BufWriter::with_capacity(RING, reader.get_mut());
-        http::write_response(&mut out, &route, &page, request.keep_alive)?;
-        out.flush()?;
-        drop(out);
-        if !request.keep_alive {
-            return Ok(());
-        }
-    }
-}
-
 /// A client on the unikernel stack, for `tlsflow get --backend unikernel`.
 pub(crate) struct Client {
     net: Net,
@@ -487,6 +367,7 @@ impl Client {
         let name = ServerName::try_from(url.host.clone())
             .map_err(|_| format!("not a valid server name: {}", url.host))?;
         let net = &mut self.net;
+        net.check_route(ip)?;
         let handle = net.sockets.add(tcp::Socket::new(
             tcp::SocketBuffer::new(vec![0; RING]),
             tcp::SocketBuffer::new(vec![0; RING]),
