@@ -100,7 +100,9 @@ impl TlsConnector {
         IO: AsyncRead + AsyncWrite + Unpin,
     {
         let session = Session::client(self.config.clone(), name, self.options.limits)?;
-        handshake(TlsStream::new(io, session, &self.options), &self.options).await
+        let mut stream = TlsStream::new(io, session, &self.options);
+        handshake(&mut stream, &self.options).await?;
+        Ok(stream)
     }
 }
 
@@ -139,7 +141,9 @@ impl TlsAcceptor {
         IO: AsyncRead + AsyncWrite + Unpin,
     {
         let session = Session::server(self.config.clone(), self.options.limits)?;
-        handshake(TlsStream::new(io, session, &self.options), &self.options).await
+        let mut stream = TlsStream::new(io, session, &self.options);
+        handshake(&mut stream, &self.options).await?;
+        Ok(stream)
     }
 }
 
@@ -149,7 +153,10 @@ impl From<Arc<ServerConfig>> for TlsAcceptor {
     }
 }
 
-async fn handshake<IO>(mut stream: TlsStream<IO>, options: &Options) -> io::Result<TlsStream<IO>>
+/// Runs the handshake on `stream` in place. It borrows the stream rather than moving it
+/// through the future, so an accept or connect future holds one stream, not two (a tokio
+/// task keeps its future's full size for its whole life).
+async fn handshake<IO>(stream: &mut TlsStream<IO>, options: &Options) -> io::Result<()>
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
@@ -163,7 +170,7 @@ where
             .map_err(|_| io::Error::from(Timeout::Handshake(limit)))??,
         None => run.await?,
     }
-    Ok(stream)
+    Ok(())
 }
 
 /// A TLS connection over a tokio transport, after its handshake; `AsyncRead + AsyncWrite`.
@@ -173,7 +180,9 @@ where
 #[derive(Debug)]
 pub struct TlsStream<IO> {
     io: IO,
-    session: Session,
+    /// Boxed: `Session` is about 1.5 KB, and a task that holds the stream across an await
+    /// point would otherwise carry it inline in every state of its future.
+    session: Box<Session>,
     read_timer: Timer,
     write_timer: Timer,
     closing: Closing,
@@ -183,7 +192,7 @@ impl<IO> TlsStream<IO> {
     fn new(io: IO, session: Session, options: &Options) -> Self {
         Self {
             io,
-            session,
+            session: Box::new(session),
             read_timer: Timer::new(options.read_timeout),
             write_timer: Timer::new(options.write_timeout),
             closing: Closing::default(),
@@ -223,7 +232,7 @@ impl<IO> TlsStream<IO> {
 
     /// The transport and the engine, taken apart.
     pub fn into_inner(self) -> (IO, Session) {
-        (self.io, self.session)
+        (self.io, *self.session)
     }
 
     /// Splits the stream into a reader and a writer that work concurrently (full duplex),
@@ -261,7 +270,7 @@ impl<IO> TlsStream<IO> {
         split::new(
             r,
             w,
-            self.session,
+            *self.session,
             self.closing,
             self.read_timer,
             self.write_timer,
