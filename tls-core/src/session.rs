@@ -624,6 +624,10 @@ impl Session {
     }
 
     /// Sends a TLS 1.3 KeyUpdate asking the peer to update its keys too.
+    ///
+    /// Use it sparingly (after some data, or on a timer): a rustls peer fails the
+    /// connection after more than 32 KeyUpdates in a row with no application data between
+    /// them, and other stacks have similar limits.
     pub fn refresh_keys(&mut self) -> Result<(), Error> {
         self.check()?;
         if self.conn.is_handshaking() {
