@@ -2,7 +2,7 @@
 //!
 //! [`rustls::KeyLog`] is the sink; it works without std. [`KeyLogBuffer`] collects lines
 //! in memory (an embedder can print them over a serial console); with the `std` feature,
-//! [`KeyLogFile`] follows the `SSLKEYLOGFILE` convention. Install either as the config's
+//! `KeyLogFile` follows the `SSLKEYLOGFILE` convention. Install either as the config's
 //! `key_log`. Never enable key logging in production: the lines decrypt the traffic.
 
 use alloc::string::String;
