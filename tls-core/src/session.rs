@@ -421,17 +421,7 @@ impl Session {
         if n > 0 {
             return Ok(n);
         }
-        if let Some(e) = &self.error {
-            return Err(e.clone());
-        }
-        if self.peer_closed {
-            return Ok(0);
-        }
-        if self.eof {
-            self.error = Some(Error::Truncated);
-            return Err(Error::Truncated);
-        }
-        Err(Error::WouldBlock)
+        self.no_plaintext()
     }
 
     /// Reads decrypted application data in place, without copying it out: `f` gets the
@@ -474,6 +464,12 @@ impl Session {
             }
             result?;
         }
+        self.no_plaintext()
+    }
+
+    /// What a read returns when no plaintext is waiting: the sticky error, `Ok(0)` after
+    /// close_notify (clean end), `Truncated` at an EOF before it, or `WouldBlock`.
+    fn no_plaintext(&mut self) -> Result<usize, Error> {
         if let Some(e) = &self.error {
             return Err(e.clone());
         }

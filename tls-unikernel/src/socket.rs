@@ -625,20 +625,8 @@ impl TlsSocket {
         if buf.is_empty() {
             return Ok(0);
         }
-        let Some(session) = self.session.as_mut() else {
-            if self.listening {
-                return Ok(0);
-            }
-            return match &self.error {
-                Some(e) => Err(e.clone()),
-                None => Err(Error::InvalidState),
-            };
-        };
-        if session.is_handshaking() && session.error().is_none() && !self.peer_fin {
-            return match &self.error {
-                Some(e) => Err(e.clone()),
-                None => Ok(0),
-            };
+        if !self.readable()? {
+            return Ok(0);
         }
         self.pull_input(tcp);
         let session = self.session.as_mut().expect("checked above");
@@ -680,6 +668,25 @@ impl TlsSocket {
         }
     }
 
+    /// Whether a read can look for plaintext now: `Ok(false)` while listening or while the
+    /// handshake runs (nothing to read yet), the socket's error or
+    /// [`Error::InvalidState`] when there is no session to read from.
+    fn readable(&self) -> Result<bool, Error> {
+        let Some(session) = self.session.as_ref() else {
+            if self.listening {
+                return Ok(false);
+            }
+            return Err(self.error.clone().unwrap_or(Error::InvalidState));
+        };
+        if session.is_handshaking() && session.error().is_none() && !self.peer_fin {
+            return match &self.error {
+                Some(e) => Err(e.clone()),
+                None => Ok(false),
+            };
+        }
+        Ok(true)
+    }
+
     /// Reads plaintext through a closure, in the manner of smoltcp's
     /// `tcp::Socket::recv`: `f` gets the decrypted bytes waiting now, in place in the
     /// engine (one decrypted record, or what the engine staged from earlier ones; at most
@@ -699,20 +706,8 @@ impl TlsSocket {
             return Err(Error::InvalidState);
         }
         let tcp = sockets.get_mut::<tcp::Socket>(self.handle);
-        let Some(session) = self.session.as_mut() else {
-            if self.listening {
-                return Ok(f(&[]).1);
-            }
-            return match &self.error {
-                Some(e) => Err(e.clone()),
-                None => Err(Error::InvalidState),
-            };
-        };
-        if session.is_handshaking() && session.error().is_none() && !self.peer_fin {
-            return match &self.error {
-                Some(e) => Err(e.clone()),
-                None => Ok(f(&[]).1),
-            };
+        if !self.readable()? {
+            return Ok(f(&[]).1);
         }
         self.pull_input(tcp);
         let session = self.session.as_mut().expect("checked above");
