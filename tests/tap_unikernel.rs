@@ -76,30 +76,8 @@ fn unikernel_server_on_tap_serves_curl_openssl_and_gnutls() {
     let ca = dir.join("ca.pem");
     let want = hex(&tlsflow::http::pattern_digest(BULK as u64));
 
-    let mut cmd = ns.exec(tlsflow());
-    cmd.args([
-        "serve",
-        "--backend",
-        "unikernel",
-        "--tap",
-        "tap0",
-        "--ip",
-        "192.0.2.2/24",
-        "--name",
-        SERVER,
-        "--ca-out",
-    ])
-    .arg(&ca);
-    let (mut server, line) = Peer::start(
-        "tlsflow serve --backend unikernel",
-        &mut cmd,
-        |l| l.starts_with("tlsflow: listening on "),
-        LIMIT,
-    );
-    assert!(
-        line.starts_with(&format!("tlsflow: listening on {SERVER}:{PORT} (https, ")),
-        "{line}"
-    );
+    let ca_arg = ca.to_str().expect("a UTF-8 temporary path");
+    let mut server = start_server(&ns, "tap0", &["--name", SERVER, "--ca-out", ca_arg]);
     let url = format!("https://{SERVER}:{PORT}/bytes/{BULK}");
 
     // curl, TLS 1.3 and 1.2.

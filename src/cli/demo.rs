@@ -51,14 +51,7 @@ pub(crate) fn run(args: &DemoArgs) -> Result<(), Error> {
     println!();
     println!("in-memory backend (tls-core sessions, no sockets):");
     for (label, versions) in [("TLS 1.3", TLS13), ("TLS 1.2", TLS12)] {
-        let opts = Options {
-            versions: versions.to_vec(),
-            alpn: vec![b"http/1.1".to_vec()],
-            resumption: true,
-            ..Options::default()
-        };
-        let client_config = Arc::new(pki.client_config(&opts));
-        let server_config = Arc::new(pki.server_config(&opts));
+        let (client_config, server_config) = configs(&pki, &http_options(versions));
         for attempt in ["full", "resume"] {
             let (client, server) = connect(&client_config, &server_config)?;
             let info = client
@@ -77,14 +70,8 @@ pub(crate) fn run(args: &DemoArgs) -> Result<(), Error> {
             }
         }
     }
-    let opts = Options {
-        versions: TLS13.to_vec(),
-        ..Options::default()
-    };
-    let (mut client, mut server) = connect(
-        &Arc::new(pki.client_config(&opts)),
-        &Arc::new(pki.server_config(&opts)),
-    )?;
+    let (client_config, server_config) = configs(&pki, &tls13_only());
+    let (mut client, mut server) = connect(&client_config, &server_config)?;
     let suite = client
         .handshake_info()
         .map(|i| format!("{:?}", i.cipher_suite))
@@ -105,6 +92,32 @@ pub(crate) fn run(args: &DemoArgs) -> Result<(), Error> {
     println!();
     unikernel_backend(&pki, args.bytes.min(64 << 20))?;
     Ok(())
+}
+
+/// The demo's HTTP options: `versions`, ALPN http/1.1, resumption on.
+fn http_options(versions: &[&'static rustls::SupportedProtocolVersion]) -> Options {
+    Options {
+        versions: versions.to_vec(),
+        alpn: vec![b"http/1.1".to_vec()],
+        resumption: true,
+        ..Options::default()
+    }
+}
+
+/// TLS 1.3 only, nothing else: the bulk transfers.
+fn tls13_only() -> Options {
+    Options {
+        versions: TLS13.to_vec(),
+        ..Options::default()
+    }
+}
+
+/// A client and a server config from the demo's PKI.
+fn configs(pki: &Pki, opts: &Options) -> (Arc<rustls::ClientConfig>, Arc<rustls::ServerConfig>) {
+    (
+        Arc::new(pki.client_config(opts)),
+        Arc::new(pki.server_config(opts)),
+    )
 }
 
 /// A real server on 127.0.0.1 (tls-unix, blocking), fetched by the tlsflow client and by
@@ -563,19 +576,12 @@ fn demo_pattern() -> Vec<u8> {
 /// tls-unikernel (no_std TLS sockets on smoltcp) on two interfaces in this process.
 fn unikernel_backend(pki: &Pki, bytes: u64) -> Result<(), Error> {
     println!(
-        "unikernel backend (tls-unikernel on smoltcp 0.14, two interfaces on an in-process \
-         wire, MTU {WIRE_MTU}, simulated clock):"
+        "unikernel backend (tls-unikernel on smoltcp 0.14 with tlsflow's TCP fixes, two \
+         interfaces on an in-process wire, MTU {WIRE_MTU}, simulated clock):"
     );
     let mut seed = 1;
     for (label, versions) in [("TLS 1.3", TLS13), ("TLS 1.2", TLS12)] {
-        let opts = Options {
-            versions: versions.to_vec(),
-            alpn: vec![b"http/1.1".to_vec()],
-            resumption: true,
-            ..Options::default()
-        };
-        let client_config = Arc::new(pki.client_config(&opts));
-        let server_config = Arc::new(pki.server_config(&opts));
+        let (client_config, server_config) = configs(pki, &http_options(versions));
         for attempt in ["full", "resume"] {
             seed += 1;
             let mut net = Net::new(&client_config, &server_config, seed)?;
@@ -600,15 +606,8 @@ fn unikernel_backend(pki: &Pki, bytes: u64) -> Result<(), Error> {
             }
         }
     }
-    let opts = Options {
-        versions: TLS13.to_vec(),
-        ..Options::default()
-    };
-    let mut net = Net::new(
-        &Arc::new(pki.client_config(&opts)),
-        &Arc::new(pki.server_config(&opts)),
-        seed + 1,
-    )?;
+    let (client_config, server_config) = configs(pki, &tls13_only());
+    let mut net = Net::new(&client_config, &server_config, seed + 1)?;
     net.handshake()?;
     let suite = net
         .client
