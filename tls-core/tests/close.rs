@@ -24,7 +24,7 @@ fn half_close(
     versions: &[&'static rustls::SupportedProtocolVersion],
 ) {
     let second = first.peer();
-    let mut pair = common::connected(KeyKind::EcdsaP256, &common::version(versions), plan, seed);
+    let mut pair = common::connected_on(KeyKind::EcdsaP256, versions, plan, seed);
     pair.take_events(Side::Client);
     pair.take_events(Side::Server);
     pair.transfer(b"last words before closing", Dir::from(first))
@@ -129,12 +129,7 @@ const MESSAGE: &[u8] = b"a small message that the server sends before close_noti
 /// Handshake, a small message and close_notify from the server, with the server-to-client
 /// stream cut at `cut` (`None`: not cut); then EOF to the client, and its `recv` drained.
 fn cut_run(versions: &[&'static rustls::SupportedProtocolVersion], cut: Option<usize>) -> CutRun {
-    let mut pair = common::pair(
-        KeyKind::Ed25519,
-        &common::version(versions),
-        FaultPlan::CLEAN,
-        6,
-    );
+    let mut pair = common::pair_on(KeyKind::Ed25519, versions, FaultPlan::CLEAN, 6);
     pair.auto_read = false;
     if let Some(cut) = cut {
         pair.cut(Dir::ServerToClient, cut);
@@ -272,12 +267,7 @@ fn eof_after_data_without_close_notify_is_truncated() {
 /// data the peer sends with it still arrives.
 #[test]
 fn no_key_update_reply_after_our_close_notify() {
-    let mut pair = common::connected(
-        KeyKind::EcdsaP256,
-        &common::version(TLS13),
-        FaultPlan::CLEAN,
-        21,
-    );
+    let mut pair = common::connected_on(KeyKind::EcdsaP256, TLS13, FaultPlan::CLEAN, 21);
     pair.take_events(Side::Server);
     pair.session(Side::Server).close().unwrap();
     pair.drive();
@@ -311,12 +301,7 @@ fn no_key_update_reply_after_our_close_notify() {
 /// only when the handshake completes.
 #[test]
 fn close_requested_during_handshake_is_not_yet_sent() {
-    let mut pair = common::pair(
-        KeyKind::EcdsaP256,
-        &common::version(TLS13),
-        FaultPlan::CLEAN,
-        3,
-    );
+    let mut pair = common::pair_on(KeyKind::EcdsaP256, TLS13, FaultPlan::CLEAN, 3);
     pair.session(Side::Client).close().unwrap();
     assert!(pair.session(Side::Client).is_closed_for_send());
     assert!(!pair.session(Side::Client).has_sent_close_notify());

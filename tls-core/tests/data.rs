@@ -4,7 +4,7 @@
 mod common;
 
 use tls_core::rustls::CipherSuite;
-use tls_core::{Encrypted, Error, Event, Initiator, Limits, MAX_RECORD};
+use tls_core::{Encrypted, Error, Event, Initiator, Limits, Session, MAX_RECORD};
 use tls_test::certs::{KeyKind, Options, TLS12, TLS13};
 use tls_test::pair::{pattern, Dir, FaultPlan, Pair, PairError, Side};
 
@@ -95,11 +95,19 @@ fn small_transfers_survive_one_byte_and_random_splits() {
         (FaultPlan::RANDOM, 3),
     ] {
         for versions in [TLS13, TLS12] {
-            let mut pair =
-                common::connected(KeyKind::EcdsaP256, &common::version(versions), plan, seed);
+            let mut pair = common::connected_on(KeyKind::EcdsaP256, versions, plan, seed);
             pair.transfer(&data, Dir::ClientToServer).unwrap();
             pair.transfer(&data[..1000], Dir::ServerToClient).unwrap();
         }
+    }
+}
+
+/// Sends up to 5000 more bytes of `data` on `session`, `sent` bytes having gone already.
+fn send_next(session: &mut Session, data: &[u8], sent: &mut usize) {
+    if *sent < data.len() {
+        *sent += session
+            .send(&data[*sent..(*sent + 5000).min(data.len())])
+            .unwrap();
     }
 }
 
@@ -110,20 +118,8 @@ fn transfer_with_key_update(pair: &mut Pair, initiators: &[Side], a: &[u8], b: &
     let (mut sent_a, mut sent_b) = (0, 0);
     let mut refreshed = false;
     for step in 0..100_000 {
-        if sent_a < a.len() {
-            sent_a += pair
-                .client
-                .session
-                .send(&a[sent_a..(sent_a + 5000).min(a.len())])
-                .unwrap();
-        }
-        if sent_b < b.len() {
-            sent_b += pair
-                .server
-                .session
-                .send(&b[sent_b..(sent_b + 5000).min(b.len())])
-                .unwrap();
-        }
+        send_next(&mut pair.client.session, a, &mut sent_a);
+        send_next(&mut pair.server.session, b, &mut sent_b);
         if !refreshed && sent_a > a.len() / 3 && sent_b > b.len() / 3 {
             for side in initiators {
                 pair.session(*side).refresh_keys().unwrap();
@@ -161,34 +157,28 @@ fn key_events(events: &[Event]) -> Vec<Initiator> {
         .collect()
 }
 
+/// Takes both sides' events and checks who started the key updates among them.
+fn assert_key_events(pair: &mut Pair, client: &[Initiator], server: &[Initiator]) {
+    let events = key_events(&pair.take_events(Side::Client));
+    assert_eq!(events, client, "client");
+    let events = key_events(&pair.take_events(Side::Server));
+    assert_eq!(events, server, "server");
+}
+
 #[test]
 fn key_update_both_ways_mid_transfer() {
     let a = pattern(1, 150_000);
     let b = pattern(2, 120_000);
     for (plan, seed) in [(FaultPlan::CLEAN, 1), (FaultPlan::RANDOM, 2)] {
-        let mut pair = common::connected(KeyKind::EcdsaP256, &common::version(TLS13), plan, seed);
+        let mut pair = common::connected_on(KeyKind::EcdsaP256, TLS13, plan, seed);
         pair.take_events(Side::Client);
         pair.take_events(Side::Server);
 
         transfer_with_key_update(&mut pair, &[Side::Client], &a, &b);
-        assert_eq!(
-            key_events(&pair.take_events(Side::Client)),
-            [Initiator::Local]
-        );
-        assert_eq!(
-            key_events(&pair.take_events(Side::Server)),
-            [Initiator::Peer]
-        );
+        assert_key_events(&mut pair, &[Initiator::Local], &[Initiator::Peer]);
 
         transfer_with_key_update(&mut pair, &[Side::Server], &a, &b);
-        assert_eq!(
-            key_events(&pair.take_events(Side::Client)),
-            [Initiator::Peer]
-        );
-        assert_eq!(
-            key_events(&pair.take_events(Side::Server)),
-            [Initiator::Local]
-        );
+        assert_key_events(&mut pair, &[Initiator::Peer], &[Initiator::Local]);
 
         // Both at once: each side sees its own update. Whether it also answers the peer's
         // depends on timing (a request that crosses our own needs no answer).
@@ -206,24 +196,12 @@ fn key_update_both_ways_mid_transfer() {
 
 #[test]
 fn key_update_answered_by_a_side_that_only_reads() {
-    let mut pair = common::connected(
-        KeyKind::Ed25519,
-        &common::version(TLS13),
-        FaultPlan::RANDOM,
-        3,
-    );
+    let mut pair = common::connected_on(KeyKind::Ed25519, TLS13, FaultPlan::RANDOM, 3);
     pair.take_events(Side::Client);
     pair.take_events(Side::Server);
     pair.server.session.refresh_keys().unwrap();
     pair.drive();
-    assert_eq!(
-        key_events(&pair.take_events(Side::Server)),
-        [Initiator::Local]
-    );
-    assert_eq!(
-        key_events(&pair.take_events(Side::Client)),
-        [Initiator::Peer]
-    );
+    assert_key_events(&mut pair, &[Initiator::Peer], &[Initiator::Local]);
     // The answer went out without waiting for client data, and both directions still work.
     pair.transfer(b"after the update", Dir::ServerToClient)
         .unwrap();
@@ -232,12 +210,7 @@ fn key_update_answered_by_a_side_that_only_reads() {
 
 #[test]
 fn key_update_needs_tls13_and_a_finished_handshake() {
-    let mut pair = common::pair(
-        KeyKind::EcdsaP256,
-        &common::version(TLS12),
-        FaultPlan::CLEAN,
-        4,
-    );
+    let mut pair = common::pair_on(KeyKind::EcdsaP256, TLS12, FaultPlan::CLEAN, 4);
     assert_eq!(pair.client.session.refresh_keys(), Err(Error::Handshaking));
     pair.handshake().unwrap();
     assert_eq!(
@@ -256,12 +229,7 @@ fn key_update_needs_tls13_and_a_finished_handshake() {
 
 #[test]
 fn coalescing_gathers_small_writes_into_full_records() {
-    let mut pair = common::connected(
-        KeyKind::EcdsaP256,
-        &common::version(TLS13),
-        FaultPlan::CLEAN,
-        5,
-    );
+    let mut pair = common::connected_on(KeyKind::EcdsaP256, TLS13, FaultPlan::CLEAN, 5);
     let msg = pattern(11, 64 * 1000);
     let before = pair.records(Dir::ClientToServer).len();
     pair.client.session.set_coalescing(true).unwrap();
@@ -330,12 +298,7 @@ fn fits(size: usize) -> usize {
 
 #[test]
 fn send_into_caller_buffers_of_every_size() {
-    let mut pair = common::connected(
-        KeyKind::EcdsaP256,
-        &common::version(TLS13),
-        FaultPlan::RANDOM,
-        7,
-    );
+    let mut pair = common::connected_on(KeyKind::EcdsaP256, TLS13, FaultPlan::RANDOM, 7);
     let data = pattern(12, 200_000);
     let mut expected = Vec::new();
     let mut buf = vec![0u8; 3 * (FRAGMENT + TLS13_OVERHEAD) + 100];
@@ -403,12 +366,7 @@ fn send_into_caller_buffers_of_every_size() {
 
 #[test]
 fn send_into_after_a_key_update_request_keeps_order() {
-    let mut pair = common::connected(
-        KeyKind::EcdsaP256,
-        &common::version(TLS13),
-        FaultPlan::CLEAN,
-        8,
-    );
+    let mut pair = common::connected_on(KeyKind::EcdsaP256, TLS13, FaultPlan::CLEAN, 8);
     let data = pattern(13, 50_000);
     let mut buf = vec![0u8; FRAGMENT + TLS13_OVERHEAD];
     // The server asks for new keys; the client's answer must precede its next record.

@@ -62,14 +62,20 @@ fn zero_unread_plaintext_limit_still_takes_input() {
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
     let mut client = Session::client(client_config, name, Limits::default()).unwrap();
     let mut server = Session::server(server_config, limits).unwrap();
-    exchange(&mut client, &mut server, 100);
-    assert!(!server.is_handshaking(), "handshake stalled: {server:?}");
     let data = tls_test::pair::pattern(1, 40_000);
+    handshake_then_send(&mut client, &mut server, &data, 100);
+}
+
+/// Completes the handshake, then sends `data` from `from` and checks that all of it
+/// arrives at `to` (the side that reads, as in [`exchange`]), in `rounds` rounds a call.
+fn handshake_then_send(from: &mut Session, to: &mut Session, data: &[u8], rounds: usize) {
+    exchange(from, to, rounds);
+    assert!(!to.is_handshaking(), "handshake stalled: {to:?}");
     let mut sent = 0;
     let mut got = Vec::new();
     for _ in 0..100 {
-        sent += client.send(&data[sent..]).unwrap();
-        got.extend(exchange(&mut client, &mut server, 100));
+        sent += from.send(&data[sent..]).unwrap();
+        got.extend(exchange(from, to, rounds));
         if got.len() == data.len() {
             break;
         }
@@ -87,20 +93,9 @@ fn fragmented_peer(client_limits: Limits, max_fragment_size: usize) {
     let mut client = Session::client(client_config, name, client_limits).unwrap();
     let mut server =
         Session::server(std::sync::Arc::new(server_config), Limits::default()).unwrap();
-    // `exchange` reads on the server side; here the client is the one with the small limit.
-    exchange(&mut server, &mut client, 200);
-    assert!(!client.is_handshaking(), "handshake stalled: {client:?}");
     let data = tls_test::pair::pattern(2, 5_000);
-    let mut sent = 0;
-    let mut got = Vec::new();
-    for _ in 0..100 {
-        sent += server.send(&data[sent..]).unwrap();
-        got.extend(exchange(&mut server, &mut client, 200));
-        if got.len() == data.len() {
-            break;
-        }
-    }
-    assert_eq!(got, data);
+    // `exchange` reads on the server side; here the client is the one with the small limit.
+    handshake_then_send(&mut server, &mut client, &data, 200);
 }
 
 /// Found by `server_receive` (a ClientHello whose handshake message ran past its record):

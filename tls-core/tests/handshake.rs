@@ -36,22 +36,15 @@ fn full_then_resumed(versions: &[&'static SupportedProtocolVersion], expected: P
                     Pair::connect(client.clone(), server.clone(), plan, seed * 10 + round);
                 pair.handshake()
                     .unwrap_or_else(|e| panic!("{what}: handshake failed: {e}"));
-                assert!(
-                    matches!(
-                        pair.client.events.first(),
-                        Some(Event::HandshakeComplete(_))
-                    ),
-                    "{what}: client events {:?}",
-                    pair.client.events
-                );
-                assert!(
-                    matches!(
-                        pair.server.events.first(),
-                        Some(Event::HandshakeComplete(_))
-                    ),
-                    "{what}: server events {:?}",
-                    pair.server.events
-                );
+                for (side, events) in [
+                    ("client", &pair.client.events),
+                    ("server", &pair.server.events),
+                ] {
+                    assert!(
+                        matches!(events.first(), Some(Event::HandshakeComplete(_))),
+                        "{what}: {side} events {events:?}"
+                    );
+                }
                 let c = handshake_event(&pair.client.events);
                 let s = handshake_event(&pair.server.events);
                 assert_eq!(c.version, expected, "{what}");
@@ -107,26 +100,32 @@ fn default_versions_negotiate_tls13() {
     assert!(info.key_exchange.is_some());
 }
 
+/// A pair on `versions` whose client offers the ALPN protocols `client` and whose server
+/// accepts `server`.
+fn alpn_pair(
+    versions: &[&'static SupportedProtocolVersion],
+    client: &[&[u8]],
+    server: &[&[u8]],
+    seed: u64,
+) -> Pair {
+    let opts = |alpn: &[&[u8]]| Options {
+        versions: versions.to_vec(),
+        alpn: alpn.iter().map(|p| p.to_vec()).collect(),
+        ..Options::default()
+    };
+    common::pair_with(
+        KeyKind::EcdsaP256,
+        &opts(client),
+        &opts(server),
+        FaultPlan::RANDOM,
+        seed,
+    )
+}
+
 #[test]
 fn alpn_match_reported_on_both_sides() {
     for (versions, seed) in [(TLS13, 11), (TLS12, 12)] {
-        let client_opts = Options {
-            versions: versions.to_vec(),
-            alpn: vec![b"h2".to_vec(), b"http/1.1".to_vec()],
-            ..Options::default()
-        };
-        let server_opts = Options {
-            versions: versions.to_vec(),
-            alpn: vec![b"http/1.1".to_vec()],
-            ..Options::default()
-        };
-        let pki = common::pki(KeyKind::EcdsaP256);
-        let mut pair = Pair::connect(
-            pki.client_config(&client_opts).into(),
-            pki.server_config(&server_opts).into(),
-            FaultPlan::RANDOM,
-            seed,
-        );
+        let mut pair = alpn_pair(versions, &[b"h2", b"http/1.1"], &[b"http/1.1"], seed);
         pair.handshake().unwrap();
         let c = handshake_event(&pair.client.events);
         let s = handshake_event(&pair.server.events);
@@ -150,23 +149,7 @@ fn no_alpn_offered_reports_none() {
 #[test]
 fn alpn_mismatch_fails_with_no_application_protocol() {
     for (versions, seed) in [(TLS13, 21), (TLS12, 22)] {
-        let client_opts = Options {
-            versions: versions.to_vec(),
-            alpn: vec![b"http/1.1".to_vec()],
-            ..Options::default()
-        };
-        let server_opts = Options {
-            versions: versions.to_vec(),
-            alpn: vec![b"h2".to_vec()],
-            ..Options::default()
-        };
-        let pki = common::pki(KeyKind::EcdsaP256);
-        let mut pair = Pair::connect(
-            pki.client_config(&client_opts).into(),
-            pki.server_config(&server_opts).into(),
-            FaultPlan::RANDOM,
-            seed,
-        );
+        let mut pair = alpn_pair(versions, &[b"http/1.1"], &[b"h2"], seed);
         pair.drive();
         assert_eq!(
             pair.server.error,
@@ -193,17 +176,7 @@ fn sni_reported_on_the_server() {
             versions: versions.to_vec(),
             ..opts.clone()
         };
-        let name = tls_core::rustls::pki_types::ServerName::try_from("api.tlsflow.test").unwrap();
-        let client = tls_core::Session::client(
-            pki.client_config(&opts).into(),
-            name,
-            tls_core::Limits::default(),
-        )
-        .unwrap();
-        let server =
-            tls_core::Session::server(pki.server_config(&opts).into(), tls_core::Limits::default())
-                .unwrap();
-        let mut pair = Pair::new(client, server, FaultPlan::RANDOM, seed);
+        let mut pair = common::pair_named(&pki, "api.tlsflow.test", &opts, FaultPlan::RANDOM, seed);
         pair.handshake().unwrap();
         assert_eq!(
             handshake_event(&pair.server.events).sni.as_deref(),
@@ -223,18 +196,7 @@ fn sni_reported_on_the_server() {
 #[test]
 fn sni_absent_for_an_ip_address() {
     let pki = common::pki(KeyKind::EcdsaP256);
-    let name = tls_core::rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
-    let opts = Options::default();
-    let client = tls_core::Session::client(
-        pki.client_config(&opts).into(),
-        name,
-        tls_core::Limits::default(),
-    )
-    .unwrap();
-    let server =
-        tls_core::Session::server(pki.server_config(&opts).into(), tls_core::Limits::default())
-            .unwrap();
-    let mut pair = Pair::new(client, server, FaultPlan::CLEAN, 33);
+    let mut pair = common::pair_named(pki, "127.0.0.1", &Options::default(), FaultPlan::CLEAN, 33);
     pair.handshake().unwrap();
     assert_eq!(pair.server.session.handshake_info().unwrap().sni, None);
     assert_eq!(pair.client.session.handshake_info().unwrap().sni, None);
@@ -268,19 +230,15 @@ fn mtls_accepted_server_sees_client_chain() {
 #[test]
 fn mtls_rejected_when_client_has_no_certificate() {
     for (versions, seed) in [(TLS13, 51), (TLS12, 52)] {
-        let pki = common::pki(KeyKind::EcdsaP256);
         let server_opts = Options {
-            versions: versions.to_vec(),
             mtls: true,
-            ..Options::default()
+            ..common::version(versions)
         };
-        let client_opts = Options {
-            versions: versions.to_vec(),
-            ..Options::default()
-        };
-        let mut pair = Pair::connect(
-            pki.client_config(&client_opts).into(),
-            pki.server_config(&server_opts).into(),
+        let client_opts = common::version(versions);
+        let mut pair = common::pair_with(
+            KeyKind::EcdsaP256,
+            &client_opts,
+            &server_opts,
             FaultPlan::RANDOM,
             seed,
         );

@@ -5,8 +5,9 @@
 mod common;
 
 use common::{
-    server_name, tls, Net, NetConfig, Pair, PairConfig, Step, Tick, CLIENT, PORT, SERVER, SERVER_IP,
+    server_name, tls, Net, NetConfig, Pair, PairConfig, Step, Tick, CLIENT, PORT, SERVER,
 };
+use smoltcp::iface::SocketHandle;
 use smoltcp::socket::tcp;
 use smoltcp::time::Duration;
 use tls_unikernel::tls_core::rustls::ProtocolVersion;
@@ -17,6 +18,44 @@ const ROUNDS: u64 = 100_000;
 
 fn pair() -> Pair {
     Pair::new(&NetConfig::default(), &PairConfig::default(), 1)
+}
+
+/// A network whose server side is a plain TCP socket listening on [`PORT`] (one that
+/// speaks no TLS), and a TCP socket on the client side for a TLS client.
+fn raw_server(seed: u64) -> (Net, SocketHandle, SocketHandle) {
+    let mut net = Net::new(&NetConfig::default(), seed);
+    let server = net.add_tcp(SERVER, 4096, 4096);
+    net.tcp(SERVER, server).listen(PORT).unwrap();
+    let client = net.add_tcp(CLIENT, 4096, 4096);
+    (net, server, client)
+}
+
+/// Drives `net` polling only the client `tls` until `done` holds; `done` also sees what
+/// the poll answered.
+fn drive_client<F>(net: &mut Net, tls: &mut TlsSocket, mut done: F)
+where
+    F: FnMut(&mut Net, &TlsSocket, PollAt) -> bool,
+{
+    net.drive(ROUNDS, |net| {
+        let mut tick = Tick::default();
+        let now = net.now;
+        let at = tls.poll(now, &mut net.nodes[CLIENT].sockets);
+        tick.poll(at);
+        tick.done = done(net, tls, at);
+        tick
+    });
+}
+
+/// Sends what is left of `data` from `side`, `sent` bytes having gone already; true if
+/// any more went.
+fn send_rest(pair: &mut Pair, side: usize, data: &[u8], sent: &mut usize) -> bool {
+    if *sent == data.len() {
+        return false;
+    }
+    let (tls, sockets) = pair.side(side);
+    let n = tls.send_slice(sockets, &data[*sent..]).unwrap();
+    *sent += n;
+    n > 0
 }
 
 /// Reads everything available on one side; `Err` ends the read.
@@ -34,6 +73,18 @@ fn read_all(pair: &mut Pair, side: usize, into: &mut Vec<u8>) -> Result<bool, Er
             Err(e) => return Err(e),
         }
     }
+}
+
+/// Reads `side` until a read fails with `expected` (any other error fails the test);
+/// returns what it read before.
+fn read_until(pair: &mut Pair, side: usize, expected: &Error) -> Vec<u8> {
+    let mut got = Vec::new();
+    pair.drive(ROUNDS, |pair| match read_all(pair, side, &mut got) {
+        Ok(_) => Step::Idle,
+        Err(e) if e == *expected => Step::Done,
+        Err(e) => panic!("expected {expected:?}, got {e:?}"),
+    });
+    got
 }
 
 #[test]
@@ -72,13 +123,9 @@ fn handshake_and_echo_tls13_and_tls12() {
         assert!(tls.can_send(sockets) && tls.may_send(sockets) && tls.may_recv());
         assert_eq!(tls.send_slice(sockets, b"ping").unwrap(), 4);
         let mut got = Vec::new();
-        pair.drive(ROUNDS, |pair| {
+        pair.drive_until(ROUNDS, |pair| {
             read_all(pair, SERVER, &mut got).unwrap();
-            if got == b"ping" {
-                Step::Done
-            } else {
-                Step::Idle
-            }
+            got == b"ping"
         });
         // Idle and established: nothing to do until the network says so.
         let now = pair.net.now;
@@ -109,14 +156,8 @@ fn rst_is_reset() {
     let (tls, sockets) = pair.side(SERVER);
     tls.abort(sockets);
     assert_eq!(tls.send_slice(sockets, b"x"), Err(Error::InvalidState));
-    pair.drive(ROUNDS, |pair| {
-        let (tls, sockets) = pair.side(CLIENT);
-        match tls.recv_slice(sockets, &mut [0; 16]) {
-            Ok(_) => Step::Idle,
-            Err(Error::Reset) => Step::Done,
-            Err(e) => panic!("expected Reset, got {e:?}"),
-        }
-    });
+    // Nothing was sent before the reset.
+    assert_eq!(read_until(&mut pair, CLIENT, &Error::Reset), b"");
     let (tls, sockets) = pair.side(CLIENT);
     assert_eq!(tls.send_slice(sockets, b"x"), Err(Error::Reset));
     assert!(tls.error().unwrap().is_fatal());
@@ -132,12 +173,7 @@ fn fin_before_close_notify_is_truncated_after_the_data() {
     // A bare FIN: what an attacker (or a crash in a peer's TLS layer) produces.
     let handle = tls.handle();
     pair.sockets(SERVER).get_mut::<tcp::Socket>(handle).close();
-    let mut got = Vec::new();
-    pair.drive(ROUNDS, |pair| match read_all(pair, CLIENT, &mut got) {
-        Ok(_) => Step::Idle,
-        Err(Error::Truncated) => Step::Done,
-        Err(e) => panic!("expected Truncated, got {e:?}"),
-    });
+    let got = read_until(&mut pair, CLIENT, &Error::Truncated);
     assert_eq!(got, b"all of this");
     // Sticky, and sending is over too.
     let (tls, sockets) = pair.side(CLIENT);
@@ -147,71 +183,35 @@ fn fin_before_close_notify_is_truncated_after_the_data() {
 
 #[test]
 fn fin_during_the_handshake_is_truncated() {
-    let mut net = Net::new(&NetConfig::default(), 3);
     // A plain TCP server that accepts and closes at once.
-    let server = net.add_tcp(SERVER, 4096, 4096);
-    net.tcp(SERVER, server).listen(PORT).unwrap();
-    let client = net.add_tcp(CLIENT, 4096, 4096);
-    let mut tls = TlsSocket::client(
-        client,
-        tls().client_any.clone(),
-        server_name(),
-        Options::default(),
-    );
-    let node = &mut net.nodes[CLIENT];
-    tls.connect(
-        node.iface.context(),
-        &mut node.sockets,
-        (SERVER_IP, PORT),
-        50000,
-    )
-    .unwrap();
-    net.drive(ROUNDS, |net| {
-        let mut tick = Tick::default();
-        let now = net.now;
-        tick.poll(tls.poll(now, &mut net.nodes[CLIENT].sockets));
+    let (mut net, server, client) = raw_server(3);
+    let mut tls = net.connect_client(client, tls().client_any.clone(), Options::default(), 50000);
+    drive_client(&mut net, &mut tls, |net, tls, _| {
         let raw = net.tcp(SERVER, server);
         if raw.may_send() {
             raw.close();
         }
-        tick.done = tls.error() == Some(&Error::Truncated);
-        tick
+        tls.error() == Some(&Error::Truncated)
     });
     assert!(!tls.is_established());
 }
 
 #[test]
 fn silent_server_hits_the_handshake_timeout() {
-    let mut net = Net::new(&NetConfig::default(), 4);
     // A plain TCP server that never answers the ClientHello.
-    let server = net.add_tcp(SERVER, 4096, 4096);
-    net.tcp(SERVER, server).listen(PORT).unwrap();
-    let client = net.add_tcp(CLIENT, 4096, 4096);
+    let (mut net, _, client) = raw_server(4);
     let options = Options {
         handshake_timeout: Some(Duration::from_secs(2)),
         ..Options::default()
     };
-    let mut tls = TlsSocket::client(client, tls().client_any.clone(), server_name(), options);
-    let node = &mut net.nodes[CLIENT];
-    tls.connect(
-        node.iface.context(),
-        &mut node.sockets,
-        (SERVER_IP, PORT),
-        50001,
-    )
-    .unwrap();
+    let mut tls = net.connect_client(client, tls().client_any.clone(), options, 50001);
     let start = net.now;
     let mut saw_deadline = false;
-    net.drive(ROUNDS, |net| {
-        let mut tick = Tick::default();
-        let now = net.now;
-        let at = tls.poll(now, &mut net.nodes[CLIENT].sockets);
+    drive_client(&mut net, &mut tls, |_, tls, at| {
         // The deadline counts from the first poll, one round after `start`.
         let window = start + Duration::from_secs(2)..start + Duration::from_millis(2001);
         saw_deadline |= matches!(at, PollAt::Time(t) if window.contains(&t));
-        tick.poll(at);
-        tick.done = tls.error().is_some();
-        tick
+        tls.error().is_some()
     });
     assert!(saw_deadline, "poll must announce the deadline");
     assert_eq!(tls.error(), Some(&Error::HandshakeTimeout));
@@ -232,27 +232,8 @@ fn silent_server_hits_the_handshake_timeout() {
 fn refused_connection_is_reset() {
     let mut net = Net::new(&NetConfig::default(), 5);
     let client = net.add_tcp(CLIENT, 4096, 4096);
-    let mut tls = TlsSocket::client(
-        client,
-        tls().client_any.clone(),
-        server_name(),
-        Options::default(),
-    );
-    let node = &mut net.nodes[CLIENT];
-    tls.connect(
-        node.iface.context(),
-        &mut node.sockets,
-        (SERVER_IP, PORT),
-        50002,
-    )
-    .unwrap();
-    net.drive(ROUNDS, |net| {
-        let mut tick = Tick::default();
-        let now = net.now;
-        tick.poll(tls.poll(now, &mut net.nodes[CLIENT].sockets));
-        tick.done = tls.error().is_some();
-        tick
-    });
+    let mut tls = net.connect_client(client, tls().client_any.clone(), Options::default(), 50002);
+    drive_client(&mut net, &mut tls, |_, tls, _| tls.error().is_some());
     assert_eq!(tls.error(), Some(&Error::Reset));
 }
 
@@ -263,13 +244,8 @@ fn untrusted_certificate_fails_both_sides_with_alerts() {
         ..PairConfig::default()
     };
     let mut pair = Pair::new(&NetConfig::default(), &cfg, 6);
-    pair.drive(ROUNDS, |pair| {
-        let done = pair.tls[CLIENT].error().is_some() && pair.tls[SERVER].error().is_some();
-        if done {
-            Step::Done
-        } else {
-            Step::Idle
-        }
+    pair.drive_until(ROUNDS, |pair| {
+        pair.tls[CLIENT].error().is_some() && pair.tls[SERVER].error().is_some()
     });
     let client = pair.tls[CLIENT].error().unwrap().clone();
     assert!(matches!(client, Error::Tls(_)), "{client:?}");
@@ -282,15 +258,11 @@ fn untrusted_certificate_fails_both_sides_with_alerts() {
         "{server:?}"
     );
     // Both TCP connections close after the alert.
-    pair.drive(ROUNDS, |pair| {
+    pair.drive_until(ROUNDS, |pair| {
         let (c, cs) = pair.side(CLIENT);
         let done = c.is_closed(cs);
         let (s, ss) = pair.side(SERVER);
-        if done && s.is_closed(ss) {
-            Step::Done
-        } else {
-            Step::Idle
-        }
+        done && s.is_closed(ss)
     });
 }
 
@@ -300,13 +272,7 @@ fn closure_recv_and_can_recv() {
     pair.handshake(ROUNDS);
     let (tls, sockets) = pair.side(CLIENT);
     assert_eq!(tls.send_slice(sockets, b"hello world").unwrap(), 11);
-    pair.drive(ROUNDS, |pair| {
-        if pair.tls[SERVER].can_recv() {
-            Step::Done
-        } else {
-            Step::Idle
-        }
-    });
+    pair.drive_until(ROUNDS, |pair| pair.tls[SERVER].can_recv());
     let (tls, sockets) = pair.side(SERVER);
     // Take five bytes, leave the rest.
     let first = tls
@@ -331,13 +297,7 @@ fn closure_recv_and_can_recv() {
 fn closure_transfer(pair: &mut Pair, data: &[u8]) -> Vec<usize> {
     let (mut sent, mut got, mut offered) = (0, Vec::new(), Vec::new());
     pair.drive(ROUNDS, |pair| {
-        let mut progress = false;
-        let (tls, sockets) = pair.side(CLIENT);
-        if sent < data.len() {
-            let n = tls.send_slice(sockets, &data[sent..]).unwrap();
-            sent += n;
-            progress |= n > 0;
-        }
+        let mut progress = send_rest(pair, CLIENT, data, &mut sent);
         let (tls, sockets) = pair.side(SERVER);
         while tls.can_recv() {
             let n = tls
@@ -350,13 +310,7 @@ fn closure_transfer(pair: &mut Pair, data: &[u8]) -> Vec<usize> {
             assert!(n > 0, "can_recv promised data");
             progress = true;
         }
-        if got.len() == data.len() {
-            Step::Done
-        } else if progress {
-            Step::Progress
-        } else {
-            Step::Idle
-        }
+        Step::of(got.len() == data.len(), progress)
     });
     assert!(got == data, "plaintext differs");
     offered
@@ -399,12 +353,7 @@ fn half_close_client_first_then_server_keeps_sending() {
         Err(Error::Tls(tls_unikernel::tls_core::Error::Closed))
     );
     assert!(tls.may_recv());
-    let mut request = Vec::new();
-    pair.drive(ROUNDS, |pair| match read_all(pair, SERVER, &mut request) {
-        Ok(_) => Step::Idle,
-        Err(Error::Finished) => Step::Done,
-        Err(e) => panic!("{e:?}"),
-    });
+    let request = read_until(&mut pair, SERVER, &Error::Finished);
     assert_eq!(request, b"request");
     assert!(matches!(
         pair.tls[SERVER].poll_event(),
@@ -417,15 +366,10 @@ fn half_close_client_first_then_server_keeps_sending() {
     let mut got = Vec::new();
     let mut finished = false;
     pair.drive(ROUNDS, |pair| {
-        let mut progress = false;
-        let (tls, sockets) = pair.side(SERVER);
-        if sent < response.len() {
-            let n = tls.send_slice(sockets, &response[sent..]).unwrap();
-            sent += n;
-            progress |= n > 0;
-            if sent == response.len() {
-                tls.close(sockets);
-            }
+        let mut progress = send_rest(pair, SERVER, &response, &mut sent);
+        if progress && sent == response.len() {
+            let (tls, sockets) = pair.side(SERVER);
+            tls.close(sockets);
         }
         match read_all(pair, CLIENT, &mut got) {
             Ok(any) => progress |= any,
@@ -436,13 +380,7 @@ fn half_close_client_first_then_server_keeps_sending() {
             let (tls, sockets) = pair.side(side);
             tls.is_closed(sockets)
         });
-        if finished && closed {
-            Step::Done
-        } else if progress {
-            Step::Progress
-        } else {
-            Step::Idle
-        }
+        Step::of(finished && closed, progress)
     });
     assert_eq!(got, response);
     assert!(pair.tls[CLIENT].poll_event().is_some());
@@ -467,13 +405,7 @@ fn backpressure_closes_the_tcp_window_until_the_application_reads() {
         if n == 0 {
             stuck_rounds += 1;
         }
-        if stuck_rounds > 50 {
-            Step::Done
-        } else if n > 0 {
-            Step::Progress
-        } else {
-            Step::Idle
-        }
+        Step::of(stuck_rounds > 50, n > 0)
     });
     assert!(sent < data.len(), "the sender must be held back");
     let server_buffers = pair.tls[SERVER].buffered_bytes();
@@ -489,21 +421,9 @@ fn backpressure_closes_the_tcp_window_until_the_application_reads() {
     // Phase 2: read everything.
     let mut got = Vec::new();
     pair.drive(ROUNDS, |pair| {
-        let mut progress = false;
-        let (tls, sockets) = pair.side(CLIENT);
-        if sent < data.len() {
-            let n = tls.send_slice(sockets, &data[sent..]).unwrap();
-            sent += n;
-            progress |= n > 0;
-        }
-        progress |= read_all(pair, SERVER, &mut got).unwrap();
-        if got.len() == data.len() {
-            Step::Done
-        } else if progress {
-            Step::Progress
-        } else {
-            Step::Idle
-        }
+        let sent_more = send_rest(pair, CLIENT, &data, &mut sent);
+        let read_more = read_all(pair, SERVER, &mut got).unwrap();
+        Step::of(got.len() == data.len(), sent_more || read_more)
     });
     assert_eq!(got, data);
 }
@@ -521,13 +441,9 @@ fn key_update_mid_stream() {
     tls.refresh_keys(sockets).unwrap();
     assert_eq!(tls.send_slice(sockets, b" after").unwrap(), 6);
     let mut got = Vec::new();
-    pair.drive(ROUNDS, |pair| {
+    pair.drive_until(ROUNDS, |pair| {
         read_all(pair, SERVER, &mut got).unwrap();
-        if got.len() == 12 {
-            Step::Done
-        } else {
-            Step::Idle
-        }
+        got.len() == 12
     });
     assert_eq!(got, b"before after");
     let events: Vec<_> = std::iter::from_fn(|| pair.tls[SERVER].poll_event()).collect();
@@ -542,15 +458,8 @@ fn close_during_the_handshake_takes_effect_after_it() {
     let mut pair = pair();
     let (tls, sockets) = pair.side(CLIENT);
     tls.close(sockets);
-    pair.drive(ROUNDS, |pair| {
-        let (tls, sockets) = pair.side(SERVER);
-        match tls.recv_slice(sockets, &mut [0; 8]) {
-            Ok(0) => Step::Idle,
-            Ok(n) => panic!("unexpected {n} bytes"),
-            Err(Error::Finished) => Step::Done,
-            Err(e) => panic!("{e:?}"),
-        }
-    });
+    let got = read_until(&mut pair, SERVER, &Error::Finished);
+    assert!(got.is_empty(), "unexpected {} bytes", got.len());
     assert!(pair.tls[CLIENT].is_established());
 }
 
@@ -585,22 +494,13 @@ fn listener_serves_several_connections_at_once() {
         // socket, and the listener keeps only `backlog` of them), and stay connected.
         if clients.len() < CLIENTS && clients.last().is_none_or(TlsSocket::is_established) {
             let handle = net.add_tcp(CLIENT, 4096, 4096);
-            let mut tls = TlsSocket::client(
+            let port = 51000 + clients.len() as u16;
+            clients.push(net.connect_client(
                 handle,
                 tls().client_any.clone(),
-                server_name(),
                 Options::default(),
-            );
-            let node = &mut net.nodes[CLIENT];
-            let port = 51000 + clients.len() as u16;
-            tls.connect(
-                node.iface.context(),
-                &mut node.sockets,
-                (SERVER_IP, PORT),
                 port,
-            )
-            .unwrap();
-            clients.push(tls);
+            ));
             tick.progress = true;
         }
         let all_connected =

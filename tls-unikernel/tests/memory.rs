@@ -10,7 +10,7 @@ static ALLOC: tls_test::alloc_counter::Counting = tls_test::alloc_counter::Count
 
 mod common;
 
-use common::{server_name, tls, Net, NetConfig, Tick, CLIENT, PORT, SERVER, SERVER_IP};
+use common::{tls, Net, NetConfig, Tick, CLIENT, PORT, SERVER};
 use tls_test::alloc_counter::thread_live_bytes;
 use tls_unikernel::tls_core::{Limits, MAX_HANDSHAKE_MESSAGE, MAX_RECORD};
 use tls_unikernel::{Error, Options, TlsSocket};
@@ -59,17 +59,7 @@ fn memory_per_connection() {
     let rings = live() - base;
     let mut server = TlsSocket::server(server_tcp, tls().server.clone(), options);
     server.listen(&mut net.nodes[SERVER].sockets, PORT).unwrap();
-    let mut client =
-        TlsSocket::client(client_tcp, tls().client_any.clone(), server_name(), options);
-    let node = &mut net.nodes[CLIENT];
-    client
-        .connect(
-            node.iface.context(),
-            &mut node.sockets,
-            (SERVER_IP, PORT),
-            50100,
-        )
-        .unwrap();
+    let mut client = net.connect_client(client_tcp, tls().client_any.clone(), options, 50100);
 
     // Handshake, sampling the peak.
     let mut peak = 0;

@@ -15,15 +15,6 @@ use tls_unix::nonblocking::TlsStream;
 use tls_unix::rustls::ProtocolVersion;
 use tls_unix::{HalfClose, Options, Timeout};
 
-fn options() -> Options {
-    Options {
-        handshake_timeout: Some(Duration::from_secs(20)),
-        read_timeout: Some(Duration::from_secs(60)),
-        write_timeout: Some(Duration::from_secs(60)),
-        ..Options::default()
-    }
-}
-
 /// A mio socket the tests can use.
 trait Sock: Read + Write + Source + HalfClose + std::fmt::Debug {}
 impl<T: Read + Write + Source + HalfClose + std::fmt::Debug> Sock for T {}
@@ -82,6 +73,21 @@ impl Loop {
             .registry()
             .reregister(tls, Token(token), interest)
             .unwrap();
+    }
+
+    /// Re-registers `tls` (token `token`) and waits for readiness or its deadline; once
+    /// the deadline has passed with nothing ready, the error `check_deadline` gives.
+    fn wait_or_expire<S: Sock>(
+        &mut self,
+        tls: &mut TlsStream<S>,
+        token: usize,
+    ) -> Option<io::Error> {
+        self.reregister(tls, token);
+        if self.wait(tls.deadline()).is_empty() {
+            tls.check_deadline(Instant::now()).err()
+        } else {
+            None
+        }
     }
 
     /// Waits for readiness, or until `until` (never past the test's deadline). Returns the
@@ -229,13 +235,44 @@ fn connected<L: Listen>(
 where
     L::Stream: IntoMio,
 {
+    connected_with::<L>(client_alpn, server_alpn, options())
+}
+
+/// A client (with `client_options`) and a server (with `options()`), not yet handshaken.
+fn connected_with<L: Listen>(
+    client_alpn: &[&[u8]],
+    server_alpn: &[&[u8]],
+    client_options: Options,
+) -> (TlsStream<MioOf<L>>, TlsStream<MioOf<L>>)
+where
+    L::Stream: IntoMio,
+{
     let listener = L::bind();
     let client = listener.connect().into_mio();
     let server = listener.accept().into_mio();
-    let client =
-        TlsStream::client(client_config(client_alpn), localhost(), client, options()).unwrap();
+    let client = TlsStream::client(
+        client_config(client_alpn),
+        localhost(),
+        client,
+        client_options,
+    )
+    .unwrap();
     let server = TlsStream::server(server_config(server_alpn), server, options()).unwrap();
     (client, server)
+}
+
+/// A client with `client_options` and a server (with `options()`), both handshaken on the
+/// returned loop (tokens 0 and 1).
+fn handshaken<L: Listen>(
+    client_options: Options,
+) -> (Loop, TlsStream<MioOf<L>>, TlsStream<MioOf<L>>)
+where
+    L::Stream: IntoMio,
+{
+    let (mut client, mut server) = connected_with::<L>(&[], &[], client_options);
+    let mut lp = Loop::new();
+    handshake_both(&mut lp, &mut client, &mut server);
+    (lp, client, server)
 }
 
 fn handshake<L: Listen>()
@@ -379,13 +416,10 @@ where
                 Err(e) => break e,
                 Ok(()) => panic!("handshake with a silent peer"),
             }
-            lp.reregister(&mut tls, 7);
             let deadline = tls.deadline().expect("a handshake deadline");
             assert!(deadline <= start + limit + Duration::from_millis(50));
-            if lp.wait(Some(deadline)).is_empty() {
-                if let Err(e) = tls.check_deadline(Instant::now()) {
-                    break e;
-                }
+            if let Some(e) = lp.wait_or_expire(&mut tls, 7) {
+                break e;
             }
         };
         assert_timeout(&e, Timeout::Handshake(limit));
@@ -400,17 +434,11 @@ where
     L::Stream: IntoMio,
 {
     let limit = Duration::from_millis(200);
-    let listener = L::bind();
-    let client = listener.connect().into_mio();
-    let server = listener.accept().into_mio();
     let opts = Options {
         read_timeout: Some(limit),
         ..options()
     };
-    let mut client = TlsStream::client(client_config(&[]), localhost(), client, opts).unwrap();
-    let mut server = TlsStream::server(server_config(&[]), server, options()).unwrap();
-    let mut lp = Loop::new();
-    handshake_both(&mut lp, &mut client, &mut server);
+    let (mut lp, mut client, _server) = handshaken::<L>(opts);
     let start = Instant::now();
     let e = loop {
         match client.read(&mut [0u8; 16]) {
@@ -418,11 +446,8 @@ where
             Err(e) => break e,
             Ok(n) => panic!("read {n} bytes from a silent peer"),
         }
-        lp.reregister(&mut client, 0);
-        if lp.wait(client.deadline()).is_empty() {
-            if let Err(e) = client.check_deadline(Instant::now()) {
-                break e;
-            }
+        if let Some(e) = lp.wait_or_expire(&mut client, 0) {
+            break e;
         }
     };
     assert_timeout(&e, Timeout::Read(limit));
@@ -436,53 +461,27 @@ where
     L::Stream: IntoMio,
 {
     let limit = Duration::from_millis(200);
-    let listener = L::bind();
-    let client = listener.connect().into_mio();
-    let server = listener.accept().into_mio();
     let opts = Options {
         write_timeout: Some(limit),
         ..options()
     };
-    let mut client = TlsStream::client(client_config(&[]), localhost(), client, opts).unwrap();
-    let mut server = TlsStream::server(server_config(&[]), server, options()).unwrap();
-    let mut lp = Loop::new();
-    handshake_both(&mut lp, &mut client, &mut server);
+    let (mut lp, mut client, _server) = handshaken::<L>(opts);
     let chunk = vec![7u8; 64 * 1024];
     let mut written = 0usize;
     let e = loop {
         match client.write(&chunk) {
             Ok(n) => {
-                written += n;
-                assert!(
-                    written < 256 * 1024 * 1024,
-                    "the transport never pushed back"
-                );
+                add_unread(&mut written, n);
                 continue;
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => {}
             Err(e) => break e,
         }
-        lp.reregister(&mut client, 0);
-        if lp.wait(client.deadline()).is_empty() {
-            if let Err(e) = client.check_deadline(Instant::now()) {
-                break e;
-            }
+        if let Some(e) = lp.wait_or_expire(&mut client, 0) {
+            break e;
         }
     };
     assert_timeout(&e, Timeout::Write(limit));
-}
-
-macro_rules! for_transports {
-    ($($name:ident => $body:expr;)*) => {
-        mod tcp {
-            use super::*;
-            $(#[test] fn $name() { bounded(TEST_LIMIT, || { type L = Tcp; $body }); })*
-        }
-        mod unix {
-            use super::*;
-            $(#[test] fn $name() { bounded(TEST_LIMIT, || { type L = Unix; $body }); })*
-        }
-    };
 }
 
 for_transports! {

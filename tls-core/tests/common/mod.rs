@@ -6,8 +6,9 @@
 
 use std::sync::{Arc, OnceLock};
 
+use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ServerConfig};
-use tls_core::{Event, HandshakeInfo};
+use tls_core::{Event, HandshakeInfo, Limits, Session};
 use tls_test::certs::{KeyKind, Options, Pki};
 use tls_test::pair::{FaultPlan, Pair};
 
@@ -33,8 +34,60 @@ pub(crate) fn configs(kind: KeyKind, opts: &Options) -> (Arc<ClientConfig>, Arc<
 
 /// A pair for `kind` with the same options on both sides.
 pub(crate) fn pair(kind: KeyKind, opts: &Options, plan: FaultPlan, seed: u64) -> Pair {
-    let (client, server) = configs(kind, opts);
-    Pair::connect(client, server, plan, seed)
+    pair_with(kind, opts, opts, plan, seed)
+}
+
+/// A pair for `kind` with `client` options on the client and `server` options on the
+/// server.
+pub(crate) fn pair_with(
+    kind: KeyKind,
+    client: &Options,
+    server: &Options,
+    plan: FaultPlan,
+    seed: u64,
+) -> Pair {
+    let pki = pki(kind);
+    Pair::connect(
+        Arc::new(pki.client_config(client)),
+        Arc::new(pki.server_config(server)),
+        plan,
+        seed,
+    )
+}
+
+/// Protocol versions to offer, as `tls_test::certs::TLS13` and `TLS12` give them.
+pub(crate) type Versions<'a> = &'a [&'static rustls::SupportedProtocolVersion];
+
+/// A pair for `kind` on `versions` only (same options on both sides).
+pub(crate) fn pair_on(kind: KeyKind, versions: Versions<'_>, plan: FaultPlan, seed: u64) -> Pair {
+    pair(kind, &version(versions), plan, seed)
+}
+
+/// [`pair_on`] with its handshake completed.
+pub(crate) fn connected_on(
+    kind: KeyKind,
+    versions: Versions<'_>,
+    plan: FaultPlan,
+    seed: u64,
+) -> Pair {
+    connected(kind, &version(versions), plan, seed)
+}
+
+/// Joins a client that asks for the server name `name` and a server, both from `pki`
+/// with `opts` and default limits.
+pub(crate) fn pair_named(
+    pki: &Pki,
+    name: &str,
+    opts: &Options,
+    plan: FaultPlan,
+    seed: u64,
+) -> Pair {
+    let name = ServerName::try_from(name.to_owned()).expect("valid server name");
+    let client = Session::client(pki.client_config(opts).into(), name, Limits::default())
+        .expect("client session");
+    let server =
+        Session::server(pki.server_config(opts).into(), Limits::default()).expect("server session");
+    Pair::new(client, server, plan, seed)
 }
 
 /// A pair for `kind` and `opts` whose handshake has completed.
@@ -46,7 +99,7 @@ pub(crate) fn connected(kind: KeyKind, opts: &Options, plan: FaultPlan, seed: u6
 }
 
 /// Options for one protocol version and nothing else.
-pub(crate) fn version(versions: &[&'static rustls::SupportedProtocolVersion]) -> Options {
+pub(crate) fn version(versions: Versions<'_>) -> Options {
     Options {
         versions: versions.to_vec(),
         ..Options::default()

@@ -406,6 +406,28 @@ impl Net {
     pub fn tcp(&mut self, side: usize, handle: SocketHandle) -> &mut tcp::Socket<'static> {
         self.nodes[side].sockets.get_mut::<tcp::Socket>(handle)
     }
+
+    /// Makes a TLS client (for [`server_name`]) on the client's TCP socket `handle` and
+    /// connects it from `local_port` to the server's [`PORT`].
+    pub fn connect_client(
+        &mut self,
+        handle: SocketHandle,
+        config: Arc<ClientConfig>,
+        options: Options,
+        local_port: u16,
+    ) -> TlsSocket {
+        let mut client = TlsSocket::client(handle, config, server_name(), options);
+        let node = &mut self.nodes[CLIENT];
+        client
+            .connect(
+                node.iface.context(),
+                &mut node.sockets,
+                (SERVER_IP, PORT),
+                local_port,
+            )
+            .expect("connect");
+        client
+    }
 }
 
 /// Folds a socket's [`PollAt`] into "progress" and "next deadline".
@@ -500,22 +522,13 @@ impl Pair {
         server
             .listen(&mut net.nodes[SERVER].sockets, PORT)
             .expect("listen");
-        let mut client = TlsSocket::client(
+        let port = 49152 + (seed % 10_000) as u16;
+        let client = net.connect_client(
             client_tcp,
             cfg.client_config.clone(),
-            server_name(),
             cfg.client_options,
+            port,
         );
-        let port = 49152 + (seed % 10_000) as u16;
-        let node = &mut net.nodes[CLIENT];
-        client
-            .connect(
-                node.iface.context(),
-                &mut node.sockets,
-                (SERVER_IP, PORT),
-                port,
-            )
-            .expect("connect");
         Self {
             seed,
             net,
@@ -587,6 +600,23 @@ impl Pair {
                 );
             }
         }
+    }
+
+    /// [`Pair::drive`] with an application that does nothing but wait for `done` to hold.
+    pub fn drive_until<F>(&mut self, max_rounds: u64, mut done: F) -> u64
+    where
+        F: FnMut(&mut Pair) -> bool,
+    {
+        self.drive(
+            max_rounds,
+            |pair| {
+                if done(pair) {
+                    Step::Done
+                } else {
+                    Step::Idle
+                }
+            },
+        )
     }
 
     /// Both sides' TLS and TCP state, for failure messages.
@@ -674,12 +704,8 @@ impl Pair {
 
     /// Drives until both handshakes are complete.
     pub fn handshake(&mut self, max_rounds: u64) -> u64 {
-        self.drive(max_rounds, |pair| {
-            if pair.tls[CLIENT].is_established() && pair.tls[SERVER].is_established() {
-                Step::Done
-            } else {
-                Step::Idle
-            }
+        self.drive_until(max_rounds, |pair| {
+            pair.tls[CLIENT].is_established() && pair.tls[SERVER].is_established()
         })
     }
 }
@@ -708,4 +734,17 @@ pub enum Step {
     Progress,
     /// Nothing.
     Idle,
+}
+
+impl Step {
+    /// [`Step::Done`] if `done`, else [`Step::Progress`] if `progress`, else [`Step::Idle`].
+    pub fn of(done: bool, progress: bool) -> Self {
+        if done {
+            Self::Done
+        } else if progress {
+            Self::Progress
+        } else {
+            Self::Idle
+        }
+    }
 }

@@ -1,5 +1,6 @@
-//! Support shared by the flavours' tests: certificates, data with a digest, temporary
-//! directories for Unix-domain sockets, and a bound on each test's time.
+//! Support shared by the flavours' tests: certificates and generous options, data with a
+//! digest, temporary directories for Unix-domain sockets, a bound on each test's time, and
+//! `for_transports!`, which declares each test once per transport.
 
 #![allow(dead_code, reason = "each test binary uses a different part")]
 
@@ -15,13 +16,23 @@ use ring::digest;
 use tls_test::certs::{KeyKind, Options as CertOptions, Pki};
 use tls_unix::rustls::pki_types::ServerName;
 use tls_unix::rustls::{ClientConfig, ServerConfig};
-use tls_unix::{HalfClose, SetTimeouts};
+use tls_unix::{HalfClose, Options, SetTimeouts};
 
 /// 8 MiB, the bulk size each way.
 pub(crate) const BULK: u64 = 8 * 1024 * 1024;
 
 /// The longest any single test may run.
 pub(crate) const TEST_LIMIT: Duration = Duration::from_secs(120);
+
+/// Generous limits so that no test can hang.
+pub(crate) fn options() -> Options {
+    Options {
+        handshake_timeout: Some(Duration::from_secs(20)),
+        read_timeout: Some(Duration::from_secs(60)),
+        write_timeout: Some(Duration::from_secs(60)),
+        ..Options::default()
+    }
+}
 
 fn pki() -> &'static Pki {
     static PKI: OnceLock<Pki> = OnceLock::new();
@@ -246,6 +257,16 @@ impl Listen for Unix {
     }
 }
 
+/// Adds `n` to the bytes `written` to a peer that stopped reading, and fails the test if
+/// the transport has taken so much (256 MiB) that it evidently never pushes back.
+pub(crate) fn add_unread(written: &mut usize, n: usize) {
+    *written += n;
+    assert!(
+        *written < 256 * 1024 * 1024,
+        "the transport never pushed back"
+    );
+}
+
 /// Asserts that `e` is a truncation: `UnexpectedEof` carrying `tls_core::Error::Truncated`.
 pub(crate) fn assert_truncated(e: &std::io::Error) {
     assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof, "{e}");
@@ -261,3 +282,54 @@ pub(crate) fn assert_timeout(e: &std::io::Error, expected: tls_unix::Timeout) {
     assert_eq!(e.kind(), std::io::ErrorKind::TimedOut, "{e}");
     assert_eq!(tls_unix::timeout(e), Some(expected), "{e}");
 }
+
+/// Declares each `name => body;` as a test twice, in modules `tcp` and `unix`, with `L` the
+/// transport's [`Listen`] type there; each run is bounded by [`TEST_LIMIT`]. With `async`
+/// first, the bodies are futures, run on a two-worker tokio runtime.
+#[allow(
+    unused_macros,
+    reason = "fuzz_regressions declares its tests one by one"
+)]
+macro_rules! for_transports {
+    (@tests $transport:ident $($name:ident => $body:expr;)*) => {
+        $(#[test]
+        fn $name() {
+            bounded(TEST_LIMIT, || {
+                type L = $transport;
+                $body
+            });
+        })*
+    };
+    (@async_tests $transport:ident $($name:ident => $body:expr;)*) => {
+        $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            type L = $transport;
+            tokio::time::timeout(TEST_LIMIT, $body).await.expect("test timed out");
+        })*
+    };
+    (async $($name:ident => $body:expr;)*) => {
+        mod tcp {
+            use super::*;
+            $crate::common::for_transports!(@async_tests Tcp $($name => $body;)*);
+        }
+        mod unix {
+            use super::*;
+            $crate::common::for_transports!(@async_tests Unix $($name => $body;)*);
+        }
+    };
+    ($($name:ident => $body:expr;)*) => {
+        mod tcp {
+            use super::*;
+            $crate::common::for_transports!(@tests Tcp $($name => $body;)*);
+        }
+        mod unix {
+            use super::*;
+            $crate::common::for_transports!(@tests Unix $($name => $body;)*);
+        }
+    };
+}
+#[allow(
+    unused_imports,
+    reason = "fuzz_regressions declares its tests one by one"
+)]
+pub(crate) use for_transports;
