@@ -10,7 +10,7 @@ use clap::Args;
 use ring::digest;
 use rustls::pki_types::ServerName;
 use tls_core::{Error as TlsError, Event, HandshakeInfo, Limits, Session};
-use tls_test::certs::{KeyKind, Options, Pki, TLS12, TLS13};
+use tlsflow_pki::{KeyKind, Options, Pki, TLS12, TLS13};
 
 use tls_unikernel::smoltcp::iface::SocketHandle;
 use tls_unikernel::smoltcp::socket::tcp;

@@ -9,7 +9,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, RootCertStore, ServerConfig, SupportedProtocolVersion};
 use tls_core::config;
-use tls_test::certs::{KeyKind, Pki};
+use tlsflow_pki::{clock, KeyKind, Pki};
 
 use super::Error;
 
@@ -122,7 +122,7 @@ impl ServerTlsArgs {
 
 /// A server config from the flags, and a one-line description of the certificate used.
 pub(crate) fn server_config(args: &ServerTlsArgs) -> Result<(ServerConfig, String), Error> {
-    let time = tls_test::certs::clock();
+    let time = clock();
     let builder = config::server_builder(time.clone(), args.versions.versions())?;
     let builder = match &args.client_ca {
         Some(path) => builder.with_client_cert_verifier(
@@ -176,8 +176,8 @@ pub(crate) fn client_config(args: &ClientTlsArgs) -> Result<ClientConfig, Error>
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         },
     };
-    let builder = config::client_builder(tls_test::certs::clock(), args.versions.versions())?
-        .with_root_certificates(roots);
+    let builder =
+        config::client_builder(clock(), args.versions.versions())?.with_root_certificates(roots);
     let mut cfg = match (&args.cert, &args.key) {
         (Some(cert), Some(key)) => builder
             .with_client_auth_cert(read_certs(cert)?, read_key(key)?)

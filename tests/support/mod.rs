@@ -115,11 +115,11 @@ pub(crate) struct PkiFiles {
     pub(crate) ca: PathBuf,
     /// The server's leaf alone.
     pub(crate) server_cert: PathBuf,
-    /// The server's leaf followed by the CA.
+    /// The chain the server sends: its leaf (no trust anchor, no intermediates).
     pub(crate) server_chain: PathBuf,
     /// The server's key.
     pub(crate) server_key: PathBuf,
-    /// The client's leaf followed by the CA.
+    /// The chain the client sends: its leaf.
     pub(crate) client_chain: PathBuf,
     /// The client's key.
     pub(crate) client_key: PathBuf,
@@ -130,15 +130,10 @@ pub(crate) fn write_pki(dir: &TempDir, pki: &Pki) -> PkiFiles {
     PkiFiles {
         ca: dir.write("ca.pem", &pki.ca_pem),
         server_cert: dir.write("server-leaf.pem", &pki.server.cert_pem),
-        server_chain: dir.write(
-            "server.pem",
-            format!("{}{}", pki.server.cert_pem, pki.ca_pem),
-        ),
+        // What a server sends: the leaf without the trust anchor.
+        server_chain: dir.write("server.pem", &pki.server.cert_pem),
         server_key: dir.write("server.key", &pki.server.key_pem),
-        client_chain: dir.write(
-            "client.pem",
-            format!("{}{}", pki.client.cert_pem, pki.ca_pem),
-        ),
+        client_chain: dir.write("client.pem", &pki.client.cert_pem),
         client_key: dir.write("client.key", &pki.client.key_pem),
     }
 }
