@@ -1,6 +1,7 @@
 //! Interop with nginx (OpenSSL underneath): our client (`tlsflow get` and the tls-unix
 //! blocking stream) downloads and uploads 8 MiB over TLS 1.2 and TLS 1.3, resumes with
-//! session tickets, and sees nginx's close_notify.
+//! session tickets, and sees nginx's close_notify; `tlsflow get` speaks HTTP/2 when nginx
+//! picks `h2` and HTTP/1.1 when it does not.
 
 mod support;
 
@@ -32,6 +33,11 @@ struct Nginx {
 impl Nginx {
     /// `protocols`: nginx's `ssl_protocols`, e.g. `TLSv1.2 TLSv1.3`.
     fn start(protocols: &str) -> Nginx {
+        Self::start_with(protocols, false)
+    }
+
+    /// As [`Nginx::start`]; with `http2` nginx also offers `h2` by ALPN (and prefers it).
+    fn start_with(protocols: &str, http2: bool) -> Nginx {
         let nginx = require("nginx");
         let dir = TempDir::new("nginx");
         let pki = Pki::new(KeyKind::EcdsaP256, &[]);
@@ -57,7 +63,7 @@ http {{
     scgi_temp_path {d}/tmp/scgi;
     default_type application/octet-stream;
     server {{
-        listen 127.0.0.1:{port} ssl;
+        listen 127.0.0.1:{port} ssl{h2};
         server_name localhost;
         ssl_certificate {chain};
         ssl_certificate_key {key};
@@ -73,6 +79,7 @@ http {{
 "#,
             chain = files.server_chain.display(),
             key = files.server_key.display(),
+            h2 = if http2 { " http2" } else { "" },
         );
         let conf_path = dir.write("nginx.conf", conf);
         let mut cmd = Command::new(nginx);
@@ -100,7 +107,7 @@ http {{
 }
 
 /// `tlsflow get` against nginx: 8 MiB with its digest, `resume` more connections that must
-/// resume with nginx's ticket, and clean closes (no "close was not clean" note with `-v`).
+/// resume with nginx's ticket, and clean closes (no "did not close cleanly" note with `-v`).
 fn get_big_file(protocols: &str, version_flag: &str, version: &str) {
     let nginx = Nginx::start(protocols);
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tlsflow"));
@@ -128,7 +135,7 @@ fn get_big_file(protocols: &str, version_flag: &str, version: &str) {
     for line in [
         &format!("* version: {version}"),
         "* alpn: http/1.1",
-        "< HTTP 200",
+        "< HTTP/1.1 200",
         "connection 1: full handshake",
         "connection 2: resumed",
         "connection 3: resumed",
@@ -139,7 +146,7 @@ fn get_big_file(protocols: &str, version_flag: &str, version: &str) {
         );
     }
     assert!(
-        !stderr.contains("close was not clean"),
+        !stderr.contains("did not close cleanly"),
         "nginx closes with close_notify:\n{stderr}"
     );
 }
@@ -152,6 +159,51 @@ fn get_8mib_from_nginx_tls13_and_resume_with_tickets() {
 #[test]
 fn get_8mib_from_nginx_tls12_and_resume_with_tickets() {
     get_big_file("TLSv1.2", "--tls12", "TLSv1_2");
+}
+
+/// `tlsflow get -v --sha256` with the default ALPN offer (`h2, http/1.1`) against an nginx
+/// with or without HTTP/2: the protocol nginx picked, the status line, the digest of the
+/// 8 MiB, a resumed second connection, and no unclean-close note.
+fn get_default_alpn(http2: bool, alpn: &str, status_line: &str) {
+    let nginx = Nginx::start_with("TLSv1.2 TLSv1.3", http2);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tlsflow"));
+    cmd.args(["get", "-v", "--sha256", "--resume", "1", "--cacert"])
+        .arg(&nginx.files.ca)
+        .arg(nginx.url("/big.bin"));
+    let done = run("tlsflow get", &mut cmd, LIMIT);
+    done.assert_success("tlsflow get");
+    let expected = format!(
+        "{}  {BULK}\n",
+        hex(&tlsflow::http::pattern_digest(BULK as u64))
+    );
+    assert_eq!(done.stdout_text(), expected, "stderr:\n{}", done.stderr);
+    let stderr = &done.stderr;
+    for line in [
+        "* version: TLSv1_3",
+        &format!("* alpn: {alpn}"),
+        status_line,
+        "connection 1: full handshake",
+        "connection 2: resumed",
+    ] {
+        assert!(
+            stderr.lines().any(|l| l == line),
+            "no {line:?} in:\n{stderr}"
+        );
+    }
+    assert!(
+        !stderr.contains("did not close cleanly"),
+        "nginx ends cleanly:\n{stderr}"
+    );
+}
+
+#[test]
+fn get_8mib_from_nginx_over_http2_when_nginx_picks_h2() {
+    get_default_alpn(true, "h2", "< HTTP/2 200");
+}
+
+#[test]
+fn get_8mib_from_nginx_over_http1_when_nginx_has_no_h2() {
+    get_default_alpn(false, "http/1.1", "< HTTP/1.1 200");
 }
 
 /// Uploads 8 MiB with `PUT` over the blocking stream, checks the file nginx stored, and

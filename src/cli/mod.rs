@@ -2,6 +2,8 @@
 
 use clap::{Parser, Subcommand};
 
+mod client;
+mod common;
 mod demo;
 mod get;
 mod serve;
