@@ -146,6 +146,28 @@ fn s_client_without_a_common_alpn_protocol_is_refused() {
     assert!(log.contains(" handshake failed: "), "{log}");
 }
 
+/// Without `--alpn`, `serve` accepts `h2` first, then `http/1.1` (its HTTP server speaks
+/// both), whatever order the client offers them in.
+#[test]
+fn serve_accepts_h2_then_http11_by_default() {
+    let mut server = OurServer::start(&["--echo"], None);
+    for (offer, picked) in [("http/1.1,h2", "h2"), ("http/1.1", "http/1.1")] {
+        let (peer, out) = s_client(&server, &["-tls1_3", "-alpn", offer]);
+        let data = hex_lines(1024, 5);
+        echo_through_s_client(peer, out, &data, false);
+        let log = server.next_connection();
+        assert_log(
+            &log,
+            "TLSv1_3",
+            picked,
+            false,
+            Some(data.len()),
+            Some(data.len()),
+            "close_notify (peer first)",
+        );
+    }
+}
+
 /// Two s_client runs, the second resuming the first's session from a file.
 fn s_client_resumes(version_flag: &str, version: &str) {
     let mut server = OurServer::start(&["--echo"], None);

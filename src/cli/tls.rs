@@ -52,7 +52,8 @@ pub(crate) struct ServerTlsArgs {
     /// Extra DNS names for the throwaway certificate (besides localhost, 127.0.0.1, ::1).
     #[arg(long = "name", conflicts_with = "cert")]
     names: Vec<String>,
-    /// ALPN protocols to accept, most preferred first (repeat or comma-separate).
+    /// ALPN protocols to accept, most preferred first (repeat or comma-separate)
+    /// [default: h2,http/1.1].
     #[arg(long, value_delimiter = ',')]
     alpn: Vec<String>,
     /// Require client certificates issued by this CA (PEM).
@@ -71,7 +72,8 @@ pub(crate) struct ClientTlsArgs {
     /// Trust these CA certificates (PEM) instead of the webpki roots.
     #[arg(long)]
     pub(crate) cacert: Option<PathBuf>,
-    /// ALPN protocols to offer (repeat or comma-separate).
+    /// ALPN protocols to offer (repeat or comma-separate) [default with the Unix backend:
+    /// h2,http/1.1].
     #[arg(long, value_delimiter = ',')]
     alpn: Vec<String>,
     /// Present this client certificate chain (PEM).
@@ -108,6 +110,10 @@ fn roots_from(path: &Path) -> Result<RootCertStore, Error> {
     }
     Ok(roots)
 }
+
+/// What `serve` accepts by ALPN without `--alpn`, most preferred first: its HTTP server
+/// (hyper's auto connection) speaks both.
+pub(crate) const DEFAULT_SERVER_ALPN: [&str; 2] = ["h2", "http/1.1"];
 
 fn alpn(list: &[String]) -> Vec<Vec<u8>> {
     list.iter().map(|p| p.as_bytes().to_vec()).collect()
@@ -158,7 +164,10 @@ pub(crate) fn server_config(args: &ServerTlsArgs) -> Result<(ServerConfig, Strin
     let mut cfg = builder
         .with_single_cert(chain, key)
         .map_err(|e| format!("certificate and key do not fit together: {e}"))?;
-    cfg.alpn_protocols = alpn(&args.alpn);
+    cfg.alpn_protocols = match args.alpn.as_slice() {
+        [] => DEFAULT_SERVER_ALPN.map(|p| p.as_bytes().to_vec()).to_vec(),
+        list => alpn(list),
+    };
     if args.no_tickets {
         cfg.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
         cfg.send_tls13_tickets = 0;
