@@ -126,8 +126,20 @@ impl ServerTlsArgs {
     }
 }
 
-/// A server config from the flags, and a one-line description of the certificate used.
+/// A server config from the flags, and a one-line description of the certificate used;
+/// without `--alpn` it accepts [`DEFAULT_SERVER_ALPN`].
 pub(crate) fn server_config(args: &ServerTlsArgs) -> Result<(ServerConfig, String), Error> {
+    server_config_for(args, &DEFAULT_SERVER_ALPN)
+}
+
+/// As [`server_config`] for an application that speaks only `speaks` (most preferred
+/// first): without `--alpn` it accepts those, e.g. `&["http/1.1"]` for an HTTP/1.1-only
+/// server, so that a client offering `h2` too is not led into a protocol the server
+/// cannot speak.
+pub(crate) fn server_config_for(
+    args: &ServerTlsArgs,
+    speaks: &[&str],
+) -> Result<(ServerConfig, String), Error> {
     let time = clock();
     let builder = config::server_builder(time.clone(), args.versions.versions())?;
     let builder = match &args.client_ca {
@@ -165,7 +177,7 @@ pub(crate) fn server_config(args: &ServerTlsArgs) -> Result<(ServerConfig, Strin
         .with_single_cert(chain, key)
         .map_err(|e| format!("certificate and key do not fit together: {e}"))?;
     cfg.alpn_protocols = match args.alpn.as_slice() {
-        [] => DEFAULT_SERVER_ALPN.map(|p| p.as_bytes().to_vec()).to_vec(),
+        [] => speaks.iter().map(|p| p.as_bytes().to_vec()).collect(),
         list => alpn(list),
     };
     if args.no_tickets {
