@@ -145,10 +145,10 @@ pub(crate) struct BodySink<'a> {
     sink: &'a mut dyn Write,
     digest: digest::Context,
     got: u64,
-    total: Option<u64>,
-    progress: bool,
     start: Instant,
+    /// Counting (and so estimating the rate) from the first byte, hidden until `shown`.
     bar: Option<ProgressBar>,
+    shown: bool,
 }
 
 impl<'a> BodySink<'a> {
@@ -158,10 +158,9 @@ impl<'a> BodySink<'a> {
             sink,
             digest: digest::Context::new(&digest::SHA256),
             got: 0,
-            total,
-            progress,
             start: Instant::now(),
-            bar: None,
+            bar: progress.then(|| progress_bar(total, ProgressDrawTarget::hidden())),
+            shown: false,
         }
     }
 
@@ -177,11 +176,12 @@ impl<'a> BodySink<'a> {
             .write_all(data)
             .map_err(|e| format!("cannot write the body: {e}"))?;
         self.got += data.len() as u64;
-        if self.progress && self.bar.is_none() && self.start.elapsed() >= PROGRESS_AFTER {
-            self.bar = Some(progress_bar(self.total, ProgressDrawTarget::stderr()));
-        }
         if let Some(bar) = &self.bar {
             bar.set_position(self.got);
+            if !self.shown && self.start.elapsed() >= PROGRESS_AFTER {
+                bar.set_draw_target(ProgressDrawTarget::stderr());
+                self.shown = true;
+            }
         }
         Ok(())
     }
@@ -208,7 +208,8 @@ impl<'a> BodySink<'a> {
 
 impl Drop for BodySink<'_> {
     fn drop(&mut self) {
-        // A failed body leaves no half-drawn bar behind the error message.
+        // A failed body leaves the bar where it stopped, on a line of its own, above
+        // the error message.
         if let Some(bar) = self.bar.take() {
             bar.abandon();
         }
