@@ -1,16 +1,19 @@
 //! `tlsflow get` against a scripted TLS server on 127.0.0.1 (tls-unix blocking, our
 //! throwaway PKI): a body cut short by a TCP close without close_notify is an error with
 //! and without a content-length, a complete body with an unclean end is only a note, and a
-//! non-2xx status fails the command.
+//! non-2xx status fails the command; a long body gets a progress bar on a terminal
+//! (`script` gives `get` one), and none with `-s`.
 
 mod support;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener};
 use std::process::Command;
+use std::sync::mpsc::{self, Receiver};
 use std::sync::Arc;
 use std::time::Duration;
 
+use support::peer::{require, Peer};
 use support::*;
 use tls_test::certs::{KeyKind, Options as CertOptions, Pki};
 use tls_unix::{blocking, Options};
@@ -35,6 +38,12 @@ struct Served {
 
 /// Serves one connection: reads the request head, writes `response`, ends as `end`.
 fn serve_once(response: Vec<u8>, end: End) -> Served {
+    serve_gated(response, None, Vec::new(), end)
+}
+
+/// As [`serve_once`], writing `first`, then (once `gate` fires, or its sender is gone)
+/// `rest`.
+fn serve_gated(first: Vec<u8>, gate: Option<Receiver<()>>, rest: Vec<u8>, end: End) -> Served {
     let dir = TempDir::new("get-client");
     let pki = Pki::new(KeyKind::EcdsaP256, &[]);
     let files = write_pki(&dir, &pki);
@@ -62,7 +71,12 @@ fn serve_once(response: Vec<u8>, end: End) -> Served {
             assert_eq!(tls.read(&mut byte).unwrap(), 1, "request head");
             head.push(byte[0]);
         }
-        tls.write_all(&response).unwrap();
+        tls.write_all(&first).unwrap();
+        tls.flush().unwrap();
+        if let Some(gate) = gate {
+            let _ = gate.recv();
+        }
+        tls.write_all(&rest).unwrap();
         tls.flush().unwrap();
         match end {
             End::Clean => {
@@ -221,5 +235,48 @@ fn help_lists_every_flag() {
         "--tls13",
     ] {
         assert!(help.contains(flag), "no {flag} in:\n{help}");
+    }
+}
+
+/// `tlsflow get -o /dev/null` under `script` (a pseudo-terminal): while the server holds
+/// back the second half of a 4 MiB body, the terminal shows the bar with its size; with
+/// `-s` nothing but the session itself reaches the terminal.
+#[test]
+fn progress_bar_on_a_terminal_for_a_long_body_and_none_with_silent() {
+    const LONG: usize = 4 << 20;
+    let script = require("script");
+    for silent in [false, true] {
+        let (go, gate) = mpsc::channel();
+        let body = pattern(LONG);
+        let mut first = format!("HTTP/1.1 200 OK\r\ncontent-length: {LONG}\r\n\r\n").into_bytes();
+        first.extend_from_slice(&body[..LONG / 2]);
+        let served = serve_gated(first, Some(gate), body[LONG / 2..].to_vec(), End::Clean);
+        let command = format!(
+            "'{}' get {} --cacert '{}' -o /dev/null '{}'",
+            env!("CARGO_BIN_EXE_tlsflow"),
+            if silent { "-s" } else { "" },
+            served.files.ca.display(),
+            served.url
+        );
+        let mut cmd = Command::new(&script);
+        cmd.args(["-qfec", &command, "/dev/null"]);
+        let (mut peer, out) = Peer::spawn_raw("script -c 'tlsflow get'", &mut cmd);
+        let bar = |b: &[u8]| {
+            let text = String::from_utf8_lossy(b);
+            (text.contains("% ") && text.contains(" MiB/4.00 MiB")).then_some(())
+        };
+        if !silent {
+            out.wait_until("a progress bar", LIMIT, bar);
+        }
+        go.send(()).unwrap();
+        let status = peer.wait_exit(LIMIT);
+        out.wait_eof(LIMIT);
+        served.server.join(LIMIT);
+        let terminal = out.with(|b| String::from_utf8_lossy(b).into_owned());
+        assert!(status.success(), "{status}:\n{terminal}\n{}", peer.output());
+        if silent {
+            assert!(bar(terminal.as_bytes()).is_none(), "-s drew:\n{terminal}");
+            assert!(!terminal.contains('%'), "-s drew:\n{terminal}");
+        }
     }
 }

@@ -3,7 +3,6 @@
 
 use std::io::{self, IsTerminal, Read, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ring::digest;
@@ -136,31 +135,29 @@ pub(crate) fn progress_wanted(silent: bool, body_to_stdout: bool) -> bool {
     !silent && io::stderr().is_terminal() && !(body_to_stdout && io::stdout().is_terminal())
 }
 
-/// How long a body must take before it gets a progress bar: short downloads stay quiet.
-const PROGRESS_AFTER: Duration = Duration::from_millis(300);
+/// Bodies from this size on (and those of unknown length) get a progress bar; smaller
+/// ones stay quiet.
+pub(crate) const LONG_BODY: u64 = 1 << 20;
 
-/// Where a body goes: the sink, its SHA-256 and length, and a progress bar on stderr
-/// once the body has taken [`PROGRESS_AFTER`].
+/// Where a body goes: the sink, its SHA-256 and length, and a progress bar on stderr for
+/// a long body.
 pub(crate) struct BodySink<'a> {
     sink: &'a mut dyn Write,
     digest: digest::Context,
     got: u64,
-    start: Instant,
-    /// Counting (and so estimating the rate) from the first byte, hidden until `shown`.
     bar: Option<ProgressBar>,
-    shown: bool,
 }
 
 impl<'a> BodySink<'a> {
-    /// A body of `total` bytes (`None`: unknown) for `sink`; `progress` allows the bar.
+    /// A body of `total` bytes (`None`: unknown) for `sink`; `progress` allows the bar,
+    /// which a body of unknown length or of at least [`LONG_BODY`] bytes gets.
     pub(crate) fn new(sink: &'a mut dyn Write, total: Option<u64>, progress: bool) -> Self {
         Self {
             sink,
             digest: digest::Context::new(&digest::SHA256),
             got: 0,
-            start: Instant::now(),
-            bar: progress.then(|| progress_bar(total, ProgressDrawTarget::hidden())),
-            shown: false,
+            bar: (progress && total.is_none_or(|n| n >= LONG_BODY))
+                .then(|| progress_bar(total, ProgressDrawTarget::stderr())),
         }
     }
 
@@ -178,10 +175,6 @@ impl<'a> BodySink<'a> {
         self.got += data.len() as u64;
         if let Some(bar) = &self.bar {
             bar.set_position(self.got);
-            if !self.shown && self.start.elapsed() >= PROGRESS_AFTER {
-                bar.set_draw_target(ProgressDrawTarget::stderr());
-                self.shown = true;
-            }
         }
         Ok(())
     }
