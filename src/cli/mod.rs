@@ -25,7 +25,7 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Serve HTTPS (HTTP/1.1), or echo with --echo, and log one line per connection.
     Serve(serve::ServeArgs),
-    /// Fetch an https:// URL, like curl.
+    /// Fetch an https:// URL, like curl (HTTP/2 when the server picks it, else HTTP/1.1).
     Get(get::GetArgs),
 }
 
