@@ -18,7 +18,7 @@ use tls_unix::Options;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::common::{describe, BodySink, Fetched, Url};
+use super::common::{describe, BodySink, Fetched, Report, Url};
 use super::Error;
 
 /// What `get` offers by ALPN unless `--alpn` says otherwise.
@@ -44,16 +44,15 @@ fn with_causes(e: &(dyn StdError + 'static)) -> String {
     out
 }
 
-/// Connects to `addr`, fetches `url` over TLS with `config` and writes the body to `sink`.
-/// `verbose` prints the handshake, the HTTP version and the status to stderr; `progress`
-/// allows a progress bar for a long body.
+/// Connects to `addr`, fetches `url` over TLS with `config` and writes the body to `sink`,
+/// reporting what `report` asks for (`verbose`: the handshake and the status line with
+/// the HTTP version).
 pub(crate) async fn get(
     config: &Arc<rustls::ClientConfig>,
     url: &Url,
     addr: SocketAddr,
     sink: &mut dyn Write,
-    verbose: bool,
-    progress: bool,
+    report: Report,
 ) -> Result<Fetched, Error> {
     let name = ServerName::try_from(url.host.clone())
         .map_err(|_| format!("not a valid server name: {}", url.host))?;
@@ -78,14 +77,14 @@ pub(crate) async fn get(
         .handshake_info()
         .cloned()
         .ok_or("no handshake information")?;
-    if verbose {
+    if report.verbose {
         describe(&info, tls.session().peer_certificates().unwrap_or(&[]));
     }
     let h2 = info.alpn.as_deref() == Some(b"h2");
     let (status, len, digest, unclean_close) = if h2 {
-        get_h2(tls, url, sink, verbose, progress).await?
+        get_h2(tls, url, sink, report).await?
     } else {
-        get_http1(tls, url, sink, verbose, progress).await?
+        get_http1(tls, url, sink, report).await?
     };
     Ok(Fetched {
         info,
@@ -106,8 +105,7 @@ async fn get_http1(
     tls: Tls,
     url: &Url,
     sink: &mut dyn Write,
-    verbose: bool,
-    progress: bool,
+    report: Report,
 ) -> Result<Got, Error> {
     let (mut sender, conn) = http1::handshake(TokioIo::new(tls))
         .await
@@ -125,8 +123,8 @@ async fn get_http1(
         .send_request(request)
         .await
         .map_err(|e| format!("request failed: {}", with_causes(&e)))?;
-    let (status, content_length) = head(&response, verbose);
-    let (len, digest) = body(response, sink, content_length, progress).await?;
+    let (status, content_length) = head(&response, report.verbose);
+    let (len, digest) = body(response, sink, content_length, report).await?;
     drop(sender);
     let parts = conn
         .await
@@ -151,13 +149,7 @@ async fn get_http1(
 
 /// HTTP/2: frames delimit the body; when we drop our side hyper sends GOAWAY and then
 /// close_notify. A connection that fails after a complete body is reported as unclean.
-async fn get_h2(
-    tls: Tls,
-    url: &Url,
-    sink: &mut dyn Write,
-    verbose: bool,
-    progress: bool,
-) -> Result<Got, Error> {
+async fn get_h2(tls: Tls, url: &Url, sink: &mut dyn Write, report: Report) -> Result<Got, Error> {
     let (mut sender, conn) = http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
         .await
         .map_err(|e| format!("HTTP/2 handshake failed: {}", with_causes(&e)))?;
@@ -175,8 +167,8 @@ async fn get_h2(
         .send_request(request)
         .await
         .map_err(|e| format!("request failed: {}", with_causes(&e)))?;
-    let (status, content_length) = head(&response, verbose);
-    let (len, digest) = body(response, sink, content_length, progress).await?;
+    let (status, content_length) = head(&response, report.verbose);
+    let (len, digest) = body(response, sink, content_length, report).await?;
     drop(sender);
     let unclean_close = match conn.await {
         Ok(Ok(())) => None,
@@ -212,10 +204,10 @@ async fn body(
     response: Response<Incoming>,
     sink: &mut dyn Write,
     content_length: Option<u64>,
-    progress: bool,
+    report: Report,
 ) -> Result<(u64, [u8; 32]), Error> {
     let mut incoming = response.into_body();
-    let mut out = BodySink::new(sink, content_length, progress);
+    let mut out = BodySink::new(sink, content_length, report.progress, report.digest);
     while let Some(frame) = incoming.frame().await {
         let frame = frame
             .map_err(|e| format!("body failed after {} bytes: {}", out.len(), with_causes(&e)))?;

@@ -87,11 +87,23 @@ pub(crate) struct Fetched {
     pub(crate) status: u16,
     /// Body length.
     pub(crate) len: u64,
-    /// The body's SHA-256.
+    /// The body's SHA-256 (all zeros when [`Report::digest`] was off).
     pub(crate) digest: [u8; 32],
     /// How the server ended the connection, if not with close_notify, when the body was
     /// complete anyway.
     pub(crate) unclean_close: Option<io::Error>,
+}
+
+/// What a fetch reports besides the body.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Report {
+    /// The handshake and the status line on stderr.
+    pub(crate) verbose: bool,
+    /// A progress bar on stderr for a long body.
+    pub(crate) progress: bool,
+    /// The body's SHA-256 (a third of the client's CPU time on a fast download, so only
+    /// when wanted).
+    pub(crate) digest: bool,
 }
 
 /// Prints what a handshake negotiated and the peer's certificate subjects to stderr.
@@ -143,18 +155,24 @@ pub(crate) const LONG_BODY: u64 = 1 << 20;
 /// a long body.
 pub(crate) struct BodySink<'a> {
     sink: &'a mut dyn Write,
-    digest: digest::Context,
+    digest: Option<digest::Context>,
     got: u64,
     bar: Option<ProgressBar>,
 }
 
 impl<'a> BodySink<'a> {
     /// A body of `total` bytes (`None`: unknown) for `sink`; `progress` allows the bar,
-    /// which a body of unknown length or of at least [`LONG_BODY`] bytes gets.
-    pub(crate) fn new(sink: &'a mut dyn Write, total: Option<u64>, progress: bool) -> Self {
+    /// which a body of unknown length or of at least [`LONG_BODY`] bytes gets; `digest`
+    /// computes its SHA-256.
+    pub(crate) fn new(
+        sink: &'a mut dyn Write,
+        total: Option<u64>,
+        progress: bool,
+        digest: bool,
+    ) -> Self {
         Self {
             sink,
-            digest: digest::Context::new(&digest::SHA256),
+            digest: digest.then(|| digest::Context::new(&digest::SHA256)),
             got: 0,
             bar: (progress && total.is_none_or(|n| n >= LONG_BODY))
                 .then(|| progress_bar(total, ProgressDrawTarget::stderr())),
@@ -168,7 +186,9 @@ impl<'a> BodySink<'a> {
 
     /// Takes the next piece of the body.
     pub(crate) fn write(&mut self, data: &[u8]) -> Result<(), Error> {
-        self.digest.update(data);
+        if let Some(digest) = &mut self.digest {
+            digest.update(data);
+        }
         self.sink
             .write_all(data)
             .map_err(|e| format!("cannot write the body: {e}"))?;
@@ -188,13 +208,14 @@ impl<'a> BodySink<'a> {
         self.sink
             .flush()
             .map_err(|e| format!("cannot write the body: {e}"))?;
-        let digest = self
-            .digest
-            .clone()
-            .finish()
-            .as_ref()
-            .try_into()
-            .expect("SHA-256 is 32 bytes");
+        let digest = match self.digest.take() {
+            Some(digest) => digest
+                .finish()
+                .as_ref()
+                .try_into()
+                .expect("SHA-256 is 32 bytes"),
+            None => [0; 32],
+        };
         Ok((self.got, digest))
     }
 }
@@ -234,7 +255,7 @@ pub(crate) fn copy_body<R: Read>(
     content_length: Option<u64>,
     progress: bool,
 ) -> Result<(u64, [u8; 32]), Error> {
-    let mut body = BodySink::new(w, content_length, progress);
+    let mut body = BodySink::new(w, content_length, progress, true);
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let got = body.len();

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use clap::Args;
 
 use super::client;
-use super::common::{hex, progress_wanted, resolve};
+use super::common::{hex, progress_wanted, resolve, Report};
 use super::tls::{client_config, ClientTlsArgs};
 use super::unikernel::{Backend, Client, TapArgs};
 use super::Error;
@@ -48,8 +48,8 @@ pub(crate) struct GetArgs {
     tls: ClientTlsArgs,
 }
 
-/// A blocking [`client::get`] on a current-thread runtime of its own, for callers
-/// without one (the demo).
+/// A blocking [`client::get`] on a current-thread runtime of its own, with the body's
+/// digest, for callers without a runtime (the demo).
 pub(crate) fn fetch(
     config: &Arc<rustls::ClientConfig>,
     url: &Url,
@@ -58,7 +58,12 @@ pub(crate) fn fetch(
     verbose: bool,
     progress: bool,
 ) -> Result<Fetched, Error> {
-    runtime()?.block_on(client::get(config, url, addr, sink, verbose, progress))
+    let report = Report {
+        verbose,
+        progress,
+        digest: true,
+    };
+    runtime()?.block_on(client::get(config, url, addr, sink, report))
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Error> {
@@ -107,9 +112,14 @@ pub(crate) fn run(args: &GetArgs) -> Result<(), Error> {
             Stack::Unikernel(client) => {
                 client.fetch(&config, &url, &mut sink, verbose, progress)?
             }
-            Stack::Unix(rt, addr) => rt.block_on(client::get(
-                &config, &url, *addr, &mut sink, verbose, progress,
-            ))?,
+            Stack::Unix(rt, addr) => {
+                let report = Report {
+                    verbose,
+                    progress,
+                    digest: args.sha256 && attempt == 0,
+                };
+                rt.block_on(client::get(&config, &url, *addr, &mut sink, report))?
+            }
         };
         if args.resume > 0 {
             eprintln!(
