@@ -123,35 +123,48 @@ fn key_identifiers_on_ca_and_leaves_and_aki_names_the_ca() {
     }
 }
 
+/// The random part of a CA name: the 16 hex digits after the fixed prefix.
+fn ca_suffix(name: &str) -> &str {
+    let suffix = name
+        .strip_prefix("tlsflow throwaway CA ")
+        .unwrap_or_else(|| panic!("unexpected CA name {name:?}"));
+    assert!(
+        suffix.len() == 16 && suffix.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{name:?}"
+    );
+    suffix
+}
+
 #[test]
 fn no_process_id_in_any_name() {
     let pid = std::process::id();
-    let forms = [
-        pid.to_string(),
-        format!("{pid:x}"),
-        format!("{pid:08x}"),
-        format!("{pid:X}"),
-    ];
+    let forms = [pid.to_string(), format!("{pid:x}"), format!("{pid:X}")];
     let (a, b) = (
         Pki::new(KeyKind::EcdsaP256, &[]),
         Pki::new(KeyKind::EcdsaP256, &[]),
     );
-    assert_ne!(a.ca_name, b.ca_name, "each PKI's CA has a name of its own");
+    // Random per PKI, not the pid (the old names were the pid and a counter: the same
+    // high half in every PKI of a process).
+    let (sa, sb) = (ca_suffix(&a.ca_name), ca_suffix(&b.ca_name));
+    assert_ne!(
+        sa[..8],
+        sb[..8],
+        "each PKI's CA has a random name of its own"
+    );
+    for suffix in [sa, sb] {
+        // 8 digits cannot match by chance in practice.
+        assert!(!suffix.contains(&format!("{pid:08x}")), "pid in {suffix}");
+    }
     for pki in [&a, &b] {
-        assert!(
-            pki.ca_name.starts_with("tlsflow throwaway CA "),
-            "{}",
-            pki.ca_name
-        );
+        let random = ca_suffix(&pki.ca_name);
         for der in all(pki) {
             let cert = parse(der);
             for name in [cert.subject().to_string(), cert.issuer().to_string()] {
+                // Every name is fixed text, plus the CA's random suffix: the pid in any
+                // form appears in none of the fixed text.
+                let fixed = name.replace(random, "");
                 for form in &forms {
-                    // A 1-3 digit pid could appear in random hex by chance; a longer one
-                    // cannot, in practice.
-                    if form.len() >= 4 {
-                        assert!(!name.contains(form.as_str()), "pid {form} in {name:?}");
-                    }
+                    assert!(!fixed.contains(form.as_str()), "pid {form} in {name:?}");
                 }
             }
         }
