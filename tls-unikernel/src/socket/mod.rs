@@ -13,6 +13,7 @@ use tls_core::{Event, HandshakeInfo, Session};
 
 use crate::{Error, Options};
 
+mod deadlines;
 mod pump;
 mod read;
 
@@ -31,7 +32,8 @@ pub enum PollAt {
     /// queued) and then `TlsSocket::poll` again, until neither makes progress.
     Now,
     /// Nothing to do until network activity, an application call, or this time (the
-    /// handshake deadline), whichever comes first.
+    /// handshake deadline, the write-stall deadline of [`Options::write_timeout`], or
+    /// the end of [`Options::error_linger`]), whichever comes first.
     Time(Instant),
     /// Nothing to do until network activity (`Interface::poll` returned
     /// `PollResult::SocketStateChanged`) or an application call.
@@ -104,8 +106,17 @@ enum Role {
 /// The peer's close_notify ends the stream cleanly: reads return [`Error::Finished`]
 /// once the data before it is read. A TCP FIN before close_notify is
 /// [`Error::Truncated`], an RST (or a TCP timeout) is [`Error::Reset`], a handshake that
-/// outlives [`Options::handshake_timeout`] is [`Error::HandshakeTimeout`]. These are
-/// sticky; reads still return the plaintext received intact before them.
+/// outlives [`Options::handshake_timeout`] is [`Error::HandshakeTimeout`], output the
+/// peer leaves unacknowledged for [`Options::write_timeout`] is [`Error::WriteTimeout`].
+/// These are sticky; reads still return the plaintext received intact before them.
+///
+/// After any fatal error the socket ends the connection itself, with no call from the
+/// embedder: it queues the engine's alert (after whatever was queued before it, such as
+/// session tickets) in the TCP send ring, then the TCP FIN, and discards what the peer
+/// still sends; if TCP has not closed [`Options::error_linger`] after the error, it
+/// resets it. Do not [`abort`](Self::abort) on an error: that would throw the alert away
+/// with an RST. Wait for [`is_closed`](Self::is_closed) instead (bounded by
+/// `error_linger`), then remove the TCP socket.
 pub struct TlsSocket {
     handle: SocketHandle,
     role: Role,
@@ -128,6 +139,14 @@ pub struct TlsSocket {
     /// The linger timeout has been handed to the TCP socket.
     lingering: bool,
     aborted: bool,
+    /// Write-stall watch: the send ring's length when last looked at, whether it has
+    /// shrunk (bytes acknowledged) since `poll` last looked, and since when output has
+    /// waited with nothing acknowledged.
+    queue_mark: usize,
+    acked: bool,
+    stalled_since: Option<Instant>,
+    /// When the TCP connection is reset if a fatal error has not closed it by then.
+    error_deadline: Option<Instant>,
 }
 
 impl core::fmt::Debug for TlsSocket {
@@ -186,6 +205,10 @@ impl TlsSocket {
             peer_fin: false,
             lingering: false,
             aborted: false,
+            queue_mark: 0,
+            acked: false,
+            stalled_since: None,
+            error_deadline: None,
         }
     }
 
@@ -201,6 +224,10 @@ impl TlsSocket {
         self.peer_fin = false;
         self.lingering = false;
         self.aborted = false;
+        self.queue_mark = 0;
+        self.acked = false;
+        self.stalled_since = None;
+        self.error_deadline = None;
     }
 
     /// The TCP socket's handle. Remove it from the [`SocketSet`] when done with the
@@ -230,6 +257,9 @@ impl TlsSocket {
         let session = Session::client(config.clone(), name.clone(), self.options.limits)?;
         let tcp = sockets.get_mut::<tcp::Socket>(self.handle);
         tcp.connect(cx, remote, local)?;
+        if !self.options.nagle {
+            tcp.set_nagle_enabled(false);
+        }
         self.reset();
         self.session = Some(session);
         Ok(())
@@ -245,9 +275,11 @@ impl TlsSocket {
             return Err(Error::InvalidState);
         }
         self.options.limits.validate()?;
-        sockets
-            .get_mut::<tcp::Socket>(self.handle)
-            .listen(endpoint)?;
+        let tcp = sockets.get_mut::<tcp::Socket>(self.handle);
+        tcp.listen(endpoint)?;
+        if !self.options.nagle {
+            tcp.set_nagle_enabled(false);
+        }
         self.reset();
         self.listening = true;
         Ok(())
@@ -306,35 +338,21 @@ impl TlsSocket {
         progress |= self.pull_input(tcp);
         progress |= self.push_output(tcp);
         progress |= self.watch_tcp(tcp);
-        progress |= self.finish(tcp);
-        self.linger(tcp);
         if self.undecrypted {
             progress |= self.probe();
             progress |= self.push_output(tcp);
         }
-        let Some(session) = &self.session else {
-            return PollAt::Ingress;
-        };
-        if self.error.is_none() && session.is_handshaking() {
-            if let (Some(timeout), Some(started)) = (self.options.handshake_timeout, self.started) {
-                let deadline = started + timeout;
-                if now >= deadline {
-                    tcp.abort();
-                    self.fail(Error::HandshakeTimeout);
-                    return PollAt::Now;
-                }
-                if !progress {
-                    return PollAt::Time(deadline);
-                }
-            }
-        }
+        // After probe, so an error found in the input sends its alert and FIN now.
+        progress |= self.finish(tcp);
+        self.linger(tcp);
+        progress |= self.discard_after_error(tcp);
+        let wake = self.deadlines(now, tcp);
         if progress {
             PollAt::Now
         } else {
-            PollAt::Ingress
+            wake
         }
     }
-
 
     // ------------------------------------------------------------------ plaintext
 
@@ -366,6 +384,7 @@ impl TlsSocket {
             Err(e) => {
                 self.fail(e.clone());
                 self.push_output(tcp);
+                self.finish(tcp);
                 if taken > 0 {
                     Ok(taken)
                 } else {

@@ -63,6 +63,7 @@ impl TlsSocket {
 
     /// Drains the engine's pending output into the TCP send ring, as far as it has room.
     pub(super) fn push_output(&mut self, tcp: &mut tcp::Socket<'_>) -> bool {
+        self.track_acks(tcp);
         let Some(session) = self.session.as_mut() else {
             return false;
         };
@@ -80,6 +81,7 @@ impl TlsSocket {
                 }
             }
         }
+        self.track_acks(tcp);
         progress
     }
 
@@ -183,6 +185,7 @@ impl TlsSocket {
         data: &[u8],
         taken: &mut usize,
     ) -> Result<(), Error> {
+        self.track_acks(tcp);
         while *taken < data.len() {
             let Some(session) = self.session.as_mut() else {
                 break;
@@ -225,6 +228,7 @@ impl TlsSocket {
                 }
             }
         }
+        self.track_acks(tcp);
         Ok(())
     }
 }

@@ -55,6 +55,8 @@ impl TlsSocket {
             self.pull_input(tcp);
         }
         self.push_output(tcp);
+        // An error found by this read sends its alert and FIN now.
+        self.finish(tcp);
         self.watch_tcp(tcp);
         if n > 0 {
             return Ok(n);
@@ -140,6 +142,8 @@ impl TlsSocket {
             self.pull_input(tcp);
         }
         self.push_output(tcp);
+        // An error found by this read sends its alert and FIN now.
+        self.finish(tcp);
         self.watch_tcp(tcp);
         if let Some(r) = value {
             return Ok(r);
