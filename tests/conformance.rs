@@ -55,6 +55,7 @@ mod conformance {
 use std::fmt::Write as _;
 use std::time::Instant;
 
+use conformance::relay::Relayed;
 use conformance::runner::{Backend, Side};
 use conformance::scenarios::{self, Scenario};
 use conformance::trace::{first_difference, listing, Entry, Trace};
@@ -87,7 +88,7 @@ fn selected(var: &str, name: &str) -> bool {
 /// One backend's run of a scenario: both sides' traces over all its connections.
 struct Run {
     traces: [Trace; 2],
-    relay: Vec<String>,
+    relay: Vec<Relayed>,
     millis: u128,
 }
 
@@ -143,6 +144,14 @@ fn every_backend_gives_the_same_traces() {
         for b in &backends {
             let r = run(&**b, sc);
             let mut problems = Vec::new();
+            for (i, seen) in r.relay.iter().enumerate() {
+                if let Err(e) = scenarios::check_wire(sc, &seen.ends) {
+                    problems.push(format!("the wire, connection {i}: {e}"));
+                }
+                for p in &seen.problems {
+                    problems.push(format!("the wire, connection {i}: {p}"));
+                }
+            }
             for side in Side::BOTH {
                 let t = &r.traces[side.index()];
                 if let Err(e) = scenarios::check(sc, side, t) {
@@ -192,7 +201,7 @@ fn every_backend_gives_the_same_traces() {
                     }
                 }
                 for (i, seen) in r.relay.iter().enumerate() {
-                    msg += &format!("  relay, connection {i}:\n    {seen}\n");
+                    msg += &format!("  relay, connection {i}:\n    {}\n", seen.text);
                 }
                 if problems.is_empty() || known.is_some() {
                     println!("{msg}");
