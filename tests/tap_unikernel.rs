@@ -29,7 +29,6 @@ fn tlsflow() -> &'static str {
     env!("CARGO_BIN_EXE_tlsflow")
 }
 
-
 /// The request the command-line peers send.
 fn request() -> Vec<u8> {
     format!("GET /bytes/{BULK} HTTP/1.1\r\nhost: {SERVER}\r\nconnection: close\r\n\r\n")

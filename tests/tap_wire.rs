@@ -205,14 +205,14 @@ fn corrupted_record_gets_the_alert_on_the_wire_before_the_fin() {
         let proxy = Proxy::start(&ns, finished);
         let sock = ns.connect(proxy.addr);
         let name = ServerName::try_from(TAP_SERVER).unwrap();
-        let result = blocking::connect(client_config, name, sock, tls_options())
-            .and_then(|mut tls| {
+        let result =
+            blocking::connect(client_config, name, sock, tls_options()).and_then(|mut tls| {
                 // TLS 1.3: the client's handshake is over once it has sent its Finished;
                 // the server's answer comes to the first read.
                 let mut buf = [0u8; 64];
-                tls.read(&mut buf).map(|_| tls)
+                tls.read(&mut buf)
             });
-        let err = result.err().expect("the corrupted Finished fails the connection");
+        let err = result.expect_err("the corrupted Finished fails the connection");
         let text = format!("{err:?}");
         assert!(text.contains("BadRecordMac"), "the client saw {text}");
         let [c2s, s2c] = proxy.finish();
@@ -249,7 +249,8 @@ fn hostile_peers_on_every_slot_are_released_within_the_bound() {
     huge.write_all(HUGE_HELLO).unwrap();
     huge.set_read_timeout(Some(LIMIT)).unwrap();
     let mut got = Vec::new();
-    huge.read_to_end(&mut got).expect("the alert, then a FIN (no RST)");
+    huge.read_to_end(&mut got)
+        .expect("the alert, then a FIN (no RST)");
     assert_eq!(got, DECODE_ERROR_ALERT, "the server's answer");
     let alerted = Instant::now();
 

@@ -66,7 +66,11 @@ impl Relayed {
     pub fn from_taps(taps: &[Tap; 2], extra: &str) -> Self {
         Self {
             ends: [taps[C2S].ending(), taps[S2C].ending()],
-            text: format!("c2s {}\n    s2c {}{extra}", taps[C2S].summary(), taps[S2C].summary()),
+            text: format!(
+                "c2s {}\n    s2c {}{extra}",
+                taps[C2S].summary(),
+                taps[S2C].summary()
+            ),
             problems: Vec::new(),
         }
     }

@@ -794,7 +794,10 @@ pub fn all() -> Vec<Scenario> {
     // initial window is ten segments).
     for (name, version) in [
         ("first_flight_over_one_segment_no_delayed_ack_wait", V13),
-        ("first_flight_over_one_segment_no_delayed_ack_wait_tls12", V12),
+        (
+            "first_flight_over_one_segment_no_delayed_ack_wait_tls12",
+            V12,
+        ),
     ] {
         let (mut c, expect) = exchange(version, false);
         c.delayed_ack = Some(std::time::Duration::from_millis(200));
@@ -986,9 +989,7 @@ pub fn wire_expectation(sc: &Scenario) -> [Option<Ending>; 2] {
     };
     match sc.name {
         // The client fails and alerts the server.
-        "corrupted_record" | "corrupted_handshake_record" => {
-            [alert_then_fin(TLS13_ALERT), None]
-        }
+        "corrupted_record" | "corrupted_handshake_record" => [alert_then_fin(TLS13_ALERT), None],
         // The server fails and alerts the client.
         "corrupted_record_client_to_server" => [None, alert_then_fin(TLS13_ALERT)],
         "corrupted_record_alert_before_close_tls12" => [None, alert_then_fin(TLS12_GCM_ALERT)],

@@ -321,9 +321,13 @@ impl Backend for Unikernel {
             .listen(PORT)
             .unwrap();
         // The relay forwards at once, as a middlebox with TCP_NODELAY does.
-        for (sockets, handle) in [(&mut net1.sockets[B], relay_in), (&mut net2.sockets[A], relay_out)]
-        {
-            sockets.get_mut::<tcp::Socket>(handle).set_nagle_enabled(false);
+        for (sockets, handle) in [
+            (&mut net1.sockets[B], relay_in),
+            (&mut net2.sockets[A], relay_out),
+        ] {
+            sockets
+                .get_mut::<tcp::Socket>(handle)
+                .set_nagle_enabled(false);
         }
         if let Some(delay) = conn.delayed_ack {
             // The server's peer delays its ACKs.

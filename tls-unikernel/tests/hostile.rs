@@ -135,7 +135,10 @@ fn records(mut bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
         out.push((bytes[0], bytes[5..5 + len].to_vec()));
         bytes = &bytes[5 + len..];
     }
-    assert!(bytes.is_empty(), "bytes after the last record: {bytes:02x?}");
+    assert!(
+        bytes.is_empty(),
+        "bytes after the last record: {bytes:02x?}"
+    );
     out
 }
 
@@ -143,7 +146,11 @@ fn records(mut bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
 /// FIN, and no RST.
 fn assert_alert_then_fin(seen: &Seen, description: u8) {
     assert!(!seen.reset, "the connection was reset: {seen:?}");
-    assert_eq!(seen.fin_after, Some(seen.bytes.len()), "no FIN after the bytes");
+    assert_eq!(
+        seen.fin_after,
+        Some(seen.bytes.len()),
+        "no FIN after the bytes"
+    );
     let recs = records(&seen.bytes);
     assert_eq!(
         recs,
@@ -186,7 +193,10 @@ fn peer_that_keeps_its_side_open_is_reset_after_the_error_linger() {
     assert_eq!(records(&seen.bytes).len(), 1, "{seen:?}");
     assert_eq!(seen.fin_after, Some(seen.bytes.len()));
     let linger = bounded().error_linger.unwrap();
-    assert!(took >= linger && took < linger + Duration::from_millis(100), "took {took}");
+    assert!(
+        took >= linger && took < linger + Duration::from_millis(100),
+        "took {took}"
+    );
 }
 
 #[test]
@@ -195,7 +205,10 @@ fn silent_peer_is_released_by_the_handshake_timeout() {
     assert_eq!(server.error(), Some(&Error::HandshakeTimeout));
     assert!(seen.reset && seen.bytes.is_empty(), "{seen:?}");
     let bound = bounded().handshake_timeout.unwrap();
-    assert!(took >= bound && took < bound + Duration::from_millis(100), "took {took}");
+    assert!(
+        took >= bound && took < bound + Duration::from_millis(100),
+        "took {took}"
+    );
 }
 
 #[test]
@@ -226,8 +239,16 @@ fn client_sends_its_alert_before_the_fin_too() {
     });
     assert!(!seen.reset, "{seen:?}");
     let recs = records(&seen.bytes);
-    assert_eq!(recs.first().map(|r| r.0), Some(0x16), "the ClientHello first");
-    assert_eq!(recs.last(), Some(&(ALERT, vec![FATAL, 50])), "then decode_error");
+    assert_eq!(
+        recs.first().map(|r| r.0),
+        Some(0x16),
+        "the ClientHello first"
+    );
+    assert_eq!(
+        recs.last(),
+        Some(&(ALERT, vec![FATAL, 50])),
+        "then decode_error"
+    );
     assert!(matches!(client.error(), Some(Error::Tls(_))));
 }
 
@@ -270,7 +291,10 @@ fn peer_that_stops_reading_is_released_by_the_write_timeout() {
     let took = stopped.unwrap() - start;
     assert!(sent < data.len());
     let bound = options.write_timeout.unwrap();
-    assert!(took >= bound && took < bound + Duration::from_millis(200), "took {took}");
+    assert!(
+        took >= bound && took < bound + Duration::from_millis(200),
+        "took {took}"
+    );
     assert_eq!(pair.tls[SERVER].error(), Some(&Error::WriteTimeout));
 }
 
@@ -287,7 +311,9 @@ fn handshake_time(server_options: Options, ack_delay: Duration, mss: usize) -> D
     };
     let mut pair = Pair::new(&net, &cfg, 7);
     let client_tcp = pair.tls[CLIENT].handle();
-    pair.net.tcp(CLIENT, client_tcp).set_ack_delay(Some(ack_delay));
+    pair.net
+        .tcp(CLIENT, client_tcp)
+        .set_ack_delay(Some(ack_delay));
     let start: Instant = pair.net.now;
     pair.handshake(ROUNDS);
     pair.net.now - start

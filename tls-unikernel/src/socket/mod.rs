@@ -294,8 +294,10 @@ impl TlsSocket {
     /// ciphertext from the TCP receive ring into the engine (unless unread plaintext is
     /// above its limit); drains the engine's output into the TCP send ring; sends the TCP
     /// FIN once close_notify (or a fatal alert) is out; notices RST, FIN before
-    /// close_notify and the handshake deadline; turns a clean end or a truncation found
-    /// in the received bytes into the socket's state.
+    /// close_notify and the deadlines ([`Options::handshake_timeout`],
+    /// [`Options::write_timeout`], and [`Options::error_linger`] after a fatal error);
+    /// turns a clean end or a truncation found in the received bytes into the socket's
+    /// state, and a fatal error into its alert, then the FIN.
     pub fn poll(&mut self, now: Instant, sockets: &mut SocketSet<'_>) -> PollAt {
         if self.aborted {
             return PollAt::Ingress;
@@ -394,7 +396,6 @@ impl TlsSocket {
         }
     }
 
-
     fn check_send(&self) -> Result<(), Error> {
         if self.aborted {
             return Err(Error::InvalidState);
@@ -487,8 +488,12 @@ impl TlsSocket {
         }
     }
 
-    /// Resets the connection at once (TCP RST), without close_notify. Later calls
-    /// return [`Error::InvalidState`].
+    /// Resets the connection at once (TCP RST), without close_notify, dropping whatever
+    /// the TCP send ring still holds. Later calls return [`Error::InvalidState`].
+    ///
+    /// Not needed after a fatal [`error`](Self::error): the socket then sends its alert
+    /// and closes by itself (see "Errors and end of stream" above), and an abort would
+    /// throw that alert away.
     pub fn abort(&mut self, sockets: &mut SocketSet<'_>) {
         sockets.get_mut::<tcp::Socket>(self.handle).abort();
         self.aborted = true;

@@ -133,7 +133,7 @@ impl TlsSocket {
         false
     }
 
-    /// Bounds the TCP close once the TLS connection is over (see [`Options::linger`]).
+    /// Bounds the TCP close once the TLS connection is over (see [`Options::linger`](crate::Options::linger)).
     pub(super) fn linger(&mut self, tcp: &mut tcp::Socket<'_>) {
         if self.lingering || !self.fin_sent {
             return;

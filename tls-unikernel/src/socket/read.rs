@@ -5,6 +5,10 @@ use smoltcp::socket::tcp;
 
 use super::TlsSocket;
 use crate::Error;
+#[cfg(doc)]
+use crate::Options;
+#[cfg(doc)]
+use tls_core::Session;
 
 impl TlsSocket {
     /// Reads decrypted plaintext into `buf` and returns how many bytes were read:
@@ -93,7 +97,7 @@ impl TlsSocket {
     /// Reads plaintext through a closure, in the manner of smoltcp's
     /// `tcp::Socket::recv`: `f` gets the decrypted bytes waiting now, in place in the
     /// engine (one decrypted record, or what the engine staged from earlier ones; at most
-    /// [`Options::read_chunk`]; empty when none: see [`Session::recv_with`](tls_core::Session::recv_with)), and returns
+    /// [`Options::read_chunk`]; empty when none: see [`Session::recv_with`]), and returns
     /// how many it consumed and a value to pass back. What it leaves is offered again by
     /// the next read. No copy is made of what `f` consumes.
     ///
