@@ -4,7 +4,8 @@
 //! (TLS 1.3/1.2, key kind, ALPN, client certificates, resumption, SNI), a script of
 //! operations per side (handshake, write N bytes, read N bytes or to the end, close,
 //! KeyUpdate) and faults that a man in the middle applies to the TLS record stream
-//! (corrupt a record, cut a direction with a clean FIN). Each backend runs every
+//! (corrupt a record, cut a direction with a clean FIN, make a handshake message announce
+//! 16 MiB). Each backend runs every
 //! scenario; the shared interpreter (`conformance/runner.rs`) records, per side, the
 //! sequence of what the application saw (`conformance/trace.rs`: handshake results,
 //! bytes written, coalesced reads with their SHA-256, clean EOF, normalised errors, and
@@ -15,6 +16,11 @@
 //! 2. each backend's traces equal the reference backend's (tls-core in memory, the first
 //!    in [`backends`]); a difference is reported with the scenario, backend, side, the
 //!    first differing index and both entries.
+//! 3. for the scenarios that name one (`scenarios::wire_expectation`), what the relay saw
+//!    at the end of a direction: the failing side's alert is its last record, and a FIN,
+//!    never an RST, follows it. A backend may report problems on the wire itself too (the
+//!    smoltcp one checks, in virtual time, that a first flight did not wait for a peer's
+//!    delayed ACK).
 //!
 //! Backends: `core` (tls-core `Session`s in memory, one thread), `blocking`, `mio` and
 //! `tokio` (tls-unix over 127.0.0.1 TCP with a relay thread in the middle), `unikernel`
@@ -55,6 +61,7 @@ mod conformance {
 use std::fmt::Write as _;
 use std::time::Instant;
 
+use conformance::relay::Relayed;
 use conformance::runner::{Backend, Side};
 use conformance::scenarios::{self, Scenario};
 use conformance::trace::{first_difference, listing, Entry, Trace};
@@ -87,7 +94,7 @@ fn selected(var: &str, name: &str) -> bool {
 /// One backend's run of a scenario: both sides' traces over all its connections.
 struct Run {
     traces: [Trace; 2],
-    relay: Vec<String>,
+    relay: Vec<Relayed>,
     millis: u128,
 }
 
@@ -143,6 +150,14 @@ fn every_backend_gives_the_same_traces() {
         for b in &backends {
             let r = run(&**b, sc);
             let mut problems = Vec::new();
+            for (i, seen) in r.relay.iter().enumerate() {
+                if let Err(e) = scenarios::check_wire(sc, &seen.ends) {
+                    problems.push(format!("the wire, connection {i}: {e}"));
+                }
+                for p in &seen.problems {
+                    problems.push(format!("the wire, connection {i}: {p}"));
+                }
+            }
             for side in Side::BOTH {
                 let t = &r.traces[side.index()];
                 if let Err(e) = scenarios::check(sc, side, t) {
@@ -192,7 +207,7 @@ fn every_backend_gives_the_same_traces() {
                     }
                 }
                 for (i, seen) in r.relay.iter().enumerate() {
-                    msg += &format!("  relay, connection {i}:\n    {seen}\n");
+                    msg += &format!("  relay, connection {i}:\n    {}\n", seen.text);
                 }
                 if problems.is_empty() || known.is_some() {
                     println!("{msg}");

@@ -19,7 +19,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 use rustls::pki_types::ServerName;
-use support::netns::Netns;
+use support::netns::{Netns, TAP_PORT as PORT, TAP_SERVER as SERVER};
 use support::peer::{require, Peer, RawOutput};
 use support::{hex, run, sha256, write_pki, PkiFiles, TempDir, BULK, LIMIT};
 use tls_test::certs::{KeyKind, Options as CertOptions, Pki};
@@ -28,9 +28,6 @@ use tls_unix::blocking::{self, TlsStream};
 fn tlsflow() -> &'static str {
     env!("CARGO_BIN_EXE_tlsflow")
 }
-
-const SERVER: &str = "192.0.2.2";
-const PORT: u16 = 8443;
 
 /// The request the command-line peers send.
 fn request() -> Vec<u8> {
@@ -77,7 +74,7 @@ fn unikernel_server_on_tap_serves_curl_openssl_and_gnutls() {
     let want = hex(&tlsflow::http::pattern_digest(BULK as u64));
 
     let ca_arg = ca.to_str().expect("a UTF-8 temporary path");
-    let mut server = start_server(&ns, "tap0", &["--name", SERVER, "--ca-out", ca_arg]);
+    let mut server = ns.serve_unikernel("tap0", &["--name", SERVER, "--ca-out", ca_arg]);
     let url = format!("https://{SERVER}:{PORT}/bytes/{BULK}");
 
     // curl, TLS 1.3 and 1.2.
@@ -191,33 +188,6 @@ fn unikernel_client_on_tap_fetches_from_openssl_s_server() {
     drop(ns);
 }
 
-/// Starts `tlsflow serve --backend unikernel` on `tap` at `SERVER` with `args` and waits
-/// for its `listening on` line.
-fn start_server(ns: &Netns, tap: &str, args: &[&str]) -> Peer {
-    let mut cmd = ns.exec(tlsflow());
-    cmd.args([
-        "serve",
-        "--backend",
-        "unikernel",
-        "--tap",
-        tap,
-        "--ip",
-        "192.0.2.2/24",
-    ])
-    .args(args);
-    let (server, line) = Peer::start(
-        "tlsflow serve --backend unikernel",
-        &mut cmd,
-        |l| l.starts_with("tlsflow: listening on "),
-        LIMIT,
-    );
-    assert!(
-        line.starts_with(&format!("tlsflow: listening on {SERVER}:{PORT} (https, ")),
-        "{line}"
-    );
-    server
-}
-
 /// `--cert` and `--key` for the server's certificate from `files`.
 fn cert_args(files: &PkiFiles) -> [String; 4] {
     [
@@ -305,7 +275,7 @@ fn unikernel_server_on_tap_serves_many_connections_at_once() {
     let config = Arc::new(pki.client_config(&CertOptions::default()));
     let want = hex(&tlsflow::http::pattern_digest(BULK as u64));
     let cert = cert_args(&files);
-    let mut server = start_server(&ns, "tap2", &cert.each_ref().map(String::as_str));
+    let mut server = ns.serve_unikernel("tap2", &cert.each_ref().map(String::as_str));
     let url = format!("https://{SERVER}:{PORT}/bytes/{BULK}");
 
     // A: asks for 8 MiB and stops reading after HELD_AT.
@@ -463,7 +433,7 @@ fn unikernel_stack_on_tap_reaches_off_subnet_peers_through_gateway() {
     };
 
     // Without --gateway: a client on the subnet is served, one off it gets no answer.
-    let mut server = start_server(&ns, "tap3", &cert);
+    let mut server = ns.serve_unikernel("tap3", &cert);
     let near = curl("192.0.2.1", "/", "10");
     near.assert_success("curl from the subnet");
     assert!(near
@@ -481,7 +451,7 @@ fn unikernel_stack_on_tap_reaches_off_subnet_peers_through_gateway() {
     // With --gateway: the off-subnet client is served.
     let mut args = cert.to_vec();
     args.extend(["--gateway", "192.0.2.1"]);
-    let mut server = start_server(&ns, "tap3", &args);
+    let mut server = ns.serve_unikernel("tap3", &args);
     let far = curl(FAR, &format!("/bytes/{BULK}"), "10");
     far.assert_success("curl from off the subnet, through the gateway");
     assert_eq!(far.stdout.len(), BULK);

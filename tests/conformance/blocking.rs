@@ -11,7 +11,7 @@ use tls_core::rustls::pki_types::ServerName;
 use tls_core::{Event, Limits, Session};
 use tls_unix::blocking::TlsStream;
 
-use crate::conformance::relay::{accept_within, TcpRelay};
+use crate::conformance::relay::{accept_within, Relayed, TcpRelay};
 use crate::conformance::runner::{run_threads, Backend, Endpoint, MakeEndpoint};
 use crate::conformance::scenarios::{Configs, Connection};
 use crate::conformance::trace::{Fail, Handshake, Trace};
@@ -74,7 +74,7 @@ pub fn over_tcp(
     conn: &Connection,
     client: impl FnOnce(TcpStream) -> Result<Box<dyn Endpoint>, Fail> + Send,
     server: impl FnOnce(TcpStream) -> Result<Box<dyn Endpoint>, Fail> + Send,
-) -> ([Trace; 2], String) {
+) -> ([Trace; 2], Relayed) {
     let mut listener = mio::net::TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
     let relay = TcpRelay::start(listener.local_addr().unwrap(), conn.faults).unwrap();
     let relay_addr = relay.addr;
@@ -96,7 +96,7 @@ impl Backend for Blocking {
         "blocking"
     }
 
-    fn run(&self, cfg: &Configs, conn: &Connection) -> ([Trace; 2], String) {
+    fn run(&self, cfg: &Configs, conn: &Connection) -> ([Trace; 2], Relayed) {
         let name = ServerName::try_from(cfg.sni).unwrap().to_owned();
         let (c, s) = (cfg.client.clone(), cfg.server.clone());
         over_tcp(

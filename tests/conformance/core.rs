@@ -10,7 +10,7 @@ use std::task::Poll;
 use tls_core::rustls::pki_types::ServerName;
 use tls_core::{Error, Event, Limits, Session};
 
-use crate::conformance::relay::Tap;
+use crate::conformance::relay::{How, Relayed, Tap};
 use crate::conformance::runner::{self, Backend, Endpoint};
 use crate::conformance::scenarios::{Configs, Connection};
 use crate::conformance::trace::{Fail, Handshake, Trace};
@@ -61,6 +61,7 @@ impl World {
         }
         let ended = self.taps[dir].is_cut() || (self.fin[s] && !self.sessions[s].has_output());
         if ended && self.wires[dir].is_empty() && !self.eof_told[dir] {
+            self.taps[dir].ended(How::Fin);
             self.sessions[r].receive_eof();
             self.eof_told[dir] = true;
             moved = true;
@@ -157,7 +158,7 @@ impl Backend for Core {
         "core"
     }
 
-    fn run(&self, cfg: &Configs, conn: &Connection) -> ([Trace; 2], String) {
+    fn run(&self, cfg: &Configs, conn: &Connection) -> ([Trace; 2], Relayed) {
         let name = ServerName::try_from(cfg.sni).unwrap().to_owned();
         let client = Session::client(cfg.client.clone(), name, Limits::default()).unwrap();
         let server = Session::server(cfg.server.clone(), Limits::default()).unwrap();
@@ -185,12 +186,16 @@ impl Backend for Core {
             let b = w.carry(1);
             a | b
         });
-        let w = world.borrow();
-        let relay = format!(
-            "c2s {}\n    s2c {}",
-            w.taps[0].summary(),
-            w.taps[1].summary()
-        );
+        let mut w = world.borrow_mut();
+        // Both scripts are over, so both connections are dropped: in memory a direction
+        // ends (there is no TCP to reset) once everything its sender queued has passed
+        // the tap.
+        for dir in [0, 1] {
+            if !w.sessions[dir].has_output() {
+                w.taps[dir].ended(How::Fin);
+            }
+        }
+        let relay = Relayed::from_taps(&w.taps, "");
         (runners.map(|r| r.finish()), relay)
     }
 }

@@ -13,6 +13,7 @@ use tls_unix::nonblocking::TlsStream;
 use tls_unix::Options;
 
 use crate::conformance::blocking::{over_tcp, IO_TIMEOUT};
+use crate::conformance::relay::Relayed;
 use crate::conformance::runner::{Backend, Endpoint};
 use crate::conformance::scenarios::{Configs, Connection};
 use crate::conformance::trace::{Fail, Handshake, Trace};
@@ -111,7 +112,7 @@ impl Backend for Mio {
         "mio"
     }
 
-    fn run(&self, cfg: &Configs, conn: &Connection) -> ([Trace; 2], String) {
+    fn run(&self, cfg: &Configs, conn: &Connection) -> ([Trace; 2], Relayed) {
         let name = ServerName::try_from(cfg.sni).unwrap().to_owned();
         let (c, s) = (cfg.client.clone(), cfg.server.clone());
         over_tcp(

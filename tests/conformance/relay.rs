@@ -23,6 +23,57 @@ pub enum Fault {
     /// end the direction with a clean TCP FIN (no close_notify): truncation. Later bytes
     /// are read and dropped.
     Cut { after_records: usize, extra: usize },
+    /// Rewrite the length field of the handshake message at the start of record number
+    /// `record` (a plaintext handshake record) to 0xffffff: a message announcing 16 MiB,
+    /// over every implementation's limit.
+    Oversize { record: usize },
+}
+
+/// How a direction's source ended, as the relay saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum How {
+    /// A TCP FIN (or, in memory, the sender's end of stream).
+    Fin,
+    /// A TCP RST.
+    Reset,
+    /// The relay cut it (a [`Fault::Cut`]).
+    Cut,
+}
+
+/// What a direction carried last and how it ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ending {
+    /// Content type and length of the last record (an alert: type 21 and 2 bytes in
+    /// plaintext; TLS 1.3 encrypts it as type 23 of 19 bytes).
+    pub last_record: Option<(u8, usize)>,
+    /// `None`: still open when the run ended (or ended by the relay's idle timeout).
+    pub how: Option<How>,
+}
+
+/// What a relay saw in both directions (indexed by [`C2S`] and [`S2C`]), and its
+/// description for failure messages.
+#[derive(Clone, Debug)]
+pub struct Relayed {
+    pub ends: [Ending; 2],
+    pub text: String,
+    /// What the backend found wrong on the wire itself (for example a flight that
+    /// waited for a delayed ACK), reported as failures.
+    pub problems: Vec<String>,
+}
+
+impl Relayed {
+    /// From both taps, with `extra` appended to the description.
+    pub fn from_taps(taps: &[Tap; 2], extra: &str) -> Self {
+        Self {
+            ends: [taps[C2S].ending(), taps[S2C].ending()],
+            text: format!(
+                "c2s {}\n    s2c {}{extra}",
+                taps[C2S].summary(),
+                taps[S2C].summary()
+            ),
+            problems: Vec::new(),
+        }
+    }
 }
 
 /// A record seen by a [`Tap`]: content type and length.
@@ -49,6 +100,8 @@ pub struct Tap {
     pub seen: Vec<Seen>,
     /// The fault as applied, once it was.
     pub applied: Option<String>,
+    /// How the source ended (set by the relay).
+    pub how: Option<How>,
 }
 
 impl Tap {
@@ -56,6 +109,24 @@ impl Tap {
         Self {
             fault,
             ..Self::default()
+        }
+    }
+
+    /// Records how the source ended (the first report counts; a cut stays a cut).
+    pub fn ended(&mut self, how: How) {
+        if self.cut {
+            self.how = Some(How::Cut);
+        } else if self.how.is_none() {
+            self.how = Some(how);
+        }
+    }
+
+    /// What the direction carried last and how it ended.
+    pub fn ending(&self) -> Ending {
+        // The last record counts once its header is in (a cut one is still "last").
+        Ending {
+            last_record: self.seen.last().map(|s| (s.content_type, s.len)),
+            how: if self.cut { Some(How::Cut) } else { self.how },
         }
     }
 
@@ -105,7 +176,23 @@ impl Tap {
                 }
             } else {
                 let n = self.body_left.min(input.len()).min(room);
+                let at = out.len();
                 out.extend_from_slice(&input[..n]);
+                if let Some(Fault::Oversize { record }) = self.fault {
+                    // Body offsets 1..4 are the handshake message's 24-bit length.
+                    let body_at = self.seen[self.index].len - self.body_left;
+                    if record == self.index {
+                        for (i, byte) in out[at..].iter_mut().enumerate() {
+                            if (1..4).contains(&(body_at + i)) {
+                                *byte = 0xff;
+                            }
+                        }
+                        if body_at + n >= 4 && self.applied.is_none() {
+                            self.applied =
+                                Some(format!("announced a 16 MiB message in record {record}"));
+                        }
+                    }
+                }
                 if let Some(Fault::Corrupt { record }) = self.fault {
                     if record == self.index && n == self.body_left {
                         let last = out.len() - 1;
@@ -144,14 +231,15 @@ impl Tap {
             .collect();
         let more = self.seen.len().saturating_sub(24);
         format!(
-            "[{}{}] applied: {}",
+            "[{}{}] applied: {}, ended: {:?}",
             list.join(" "),
             if more > 0 {
                 format!(" +{more}")
             } else {
                 String::new()
             },
-            self.applied.as_deref().unwrap_or("-")
+            self.applied.as_deref().unwrap_or("-"),
+            self.ending().how
         )
     }
 }
@@ -164,7 +252,7 @@ pub const S2C: usize = 1;
 /// A TCP man in the middle on 127.0.0.1: the client connects to [`addr`](Self::addr), the
 /// relay connects to the server and copies bytes both ways through a [`Tap`] per
 /// direction. A direction that reaches EOF (or is cut) is ended with `shutdown(Write)`.
-/// A reset is passed on as a FIN (std cannot send an RST); no scenario relies on RSTs.
+/// A reset is passed on as a FIN (std cannot send an RST), and recorded in the tap.
 pub struct TcpRelay {
     pub addr: std::net::SocketAddr,
     taps: Arc<Mutex<[Tap; 2]>>,
@@ -208,16 +296,12 @@ impl TcpRelay {
     }
 
     /// Waits for both directions to end and describes the records each carried.
-    pub fn finish(mut self) -> String {
+    pub fn finish(mut self) -> Relayed {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
         let taps = self.taps.lock().unwrap();
-        format!(
-            "c2s {}\n    s2c {}",
-            taps[C2S].summary(),
-            taps[S2C].summary()
-        )
+        Relayed::from_taps(&taps, "")
     }
 }
 
@@ -229,7 +313,16 @@ fn pump(dir: usize, mut from: TcpStream, mut to: TcpStream, taps: &Mutex<[Tap; 2
     let mut open = true;
     loop {
         let n = match from.read(&mut buf) {
-            Ok(0) | Err(_) => break,
+            Ok(0) => {
+                taps.lock().unwrap()[dir].ended(How::Fin);
+                break;
+            }
+            Err(e) => {
+                if e.kind() == io::ErrorKind::ConnectionReset {
+                    taps.lock().unwrap()[dir].ended(How::Reset);
+                }
+                break;
+            }
             Ok(n) => n,
         };
         if !open {

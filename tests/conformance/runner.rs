@@ -10,6 +10,7 @@ use std::task::Poll;
 
 use tls_core::Event;
 
+use crate::conformance::relay::Relayed;
 use crate::conformance::scenarios::{Configs, Connection};
 use crate::conformance::trace::{Entry, Fail, Handshake, Recorder, Trace};
 
@@ -359,8 +360,8 @@ pub trait Backend: Send + Sync {
     /// Runs one connection: makes a client and a server with `configs`, joins them through
     /// a relay applying `conn.faults`, runs `conn.client` and `conn.server` (with
     /// [`SideRunner`], through [`run_threaded`] or [`run_stepped`]) and returns both
-    /// traces (client first) and what the relay saw ([`Tap::summary`](crate::conformance::relay::Tap::summary)).
-    fn run(&self, configs: &Configs, conn: &Connection) -> ([Trace; 2], String);
+    /// traces (client first) and what the relay saw ([`Relayed::from_taps`]).
+    fn run(&self, configs: &Configs, conn: &Connection) -> ([Trace; 2], Relayed);
 }
 
 /// Both scripts' runners for a connection.

@@ -15,6 +15,7 @@ use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
 
 use crate::conformance::blocking::{over_tcp, IO_TIMEOUT};
+use crate::conformance::relay::Relayed;
 use crate::conformance::runner::{Backend, Endpoint};
 use crate::conformance::scenarios::{Configs, Connection};
 use crate::conformance::trace::{Fail, Handshake, Trace};
@@ -128,7 +129,7 @@ impl Backend for Tokio {
         "tokio"
     }
 
-    fn run(&self, cfg: &Configs, conn: &Connection) -> ([Trace; 2], String) {
+    fn run(&self, cfg: &Configs, conn: &Connection) -> ([Trace; 2], Relayed) {
         let name = ServerName::try_from(cfg.sni).unwrap().to_owned();
         let connector = TlsConnector::new(cfg.client.clone());
         let acceptor = TlsAcceptor::new(cfg.server.clone());

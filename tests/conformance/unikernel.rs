@@ -25,7 +25,7 @@ use tls_core::Event;
 use tls_unikernel::wire::{Pair, Wire, A, B};
 use tls_unikernel::{Error, Options, PollAt, TlsSocket};
 
-use crate::conformance::relay::{Tap, C2S, S2C};
+use crate::conformance::relay::{How, Relayed, Tap, C2S, S2C};
 use crate::conformance::runner::{self, Backend, Endpoint};
 use crate::conformance::scenarios::{Configs, Connection};
 use crate::conformance::trace::{Fail, Handshake, Trace};
@@ -67,6 +67,8 @@ struct World {
     /// The side's script ended without closing: its TCP socket was closed ("dropped").
     dropped: [bool; 2],
     now: Instant,
+    /// When both handshakes were first seen complete (virtual time).
+    handshakes_done: Option<Instant>,
 }
 
 impl World {
@@ -118,6 +120,12 @@ impl World {
             && from.state() != tcp::State::SynReceived
             && !*ended
         {
+            // FIN, or RST: `recv` tells them apart once the receive half is over.
+            let how = match from.recv(|_| (0, ())) {
+                Err(tcp::RecvError::Finished) => How::Fin,
+                _ => How::Reset,
+            };
+            taps[dir].ended(how);
             *ended = true;
             moved = true;
         }
@@ -169,6 +177,9 @@ impl World {
         }
         moved |= self.relay(C2S);
         moved |= self.relay(S2C);
+        if self.handshakes_done.is_none() && self.tls.iter().all(TlsSocket::is_established) {
+            self.handshakes_done = Some(self.now);
+        }
         if !moved {
             // Idle: jump to the next timer.
             let next = [self.net1.poll_at(now), self.net2.poll_at(now)]
@@ -282,7 +293,7 @@ impl Backend for Unikernel {
         "unikernel"
     }
 
-    fn run(&self, cfg: &Configs, conn: &Connection) -> ([Trace; 2], String) {
+    fn run(&self, cfg: &Configs, conn: &Connection) -> ([Trace; 2], Relayed) {
         let mut net1 = Pair::new(
             Wire::new(MTU),
             [IpCidr::new(ip(1, 1), 24), IpCidr::new(ip(1, 2), 24)],
@@ -309,6 +320,22 @@ impl Backend for Unikernel {
             .get_mut::<tcp::Socket>(relay_in)
             .listen(PORT)
             .unwrap();
+        // The relay forwards at once, as a middlebox with TCP_NODELAY does.
+        for (sockets, handle) in [
+            (&mut net1.sockets[B], relay_in),
+            (&mut net2.sockets[A], relay_out),
+        ] {
+            sockets
+                .get_mut::<tcp::Socket>(handle)
+                .set_nagle_enabled(false);
+        }
+        if let Some(delay) = conn.delayed_ack {
+            // The server's peer delays its ACKs.
+            let delay = Duration::from_micros(delay.as_micros() as u64);
+            net2.sockets[A]
+                .get_mut::<tcp::Socket>(relay_out)
+                .set_ack_delay(Some(delay));
+        }
         let cx = net2.ifaces[A].context();
         net2.sockets[A]
             .get_mut::<tcp::Socket>(relay_out)
@@ -330,6 +357,7 @@ impl Backend for Unikernel {
             fin_sent: [false; 2],
             dropped: [false; 2],
             now: Instant::ZERO,
+            handshakes_done: None,
         }));
         let mut eps = [0, 1].map(|side| Side {
             world: world.clone(),
@@ -342,12 +370,17 @@ impl Backend for Unikernel {
             world.borrow_mut().drive(done)
         });
         let w = world.borrow();
-        let relay = format!(
-            "c2s {}\n    s2c {}\n    virtual time {}",
-            w.taps[C2S].summary(),
-            w.taps[S2C].summary(),
-            w.now
-        );
+        let mut relay = Relayed::from_taps(&w.taps, &format!("\n    virtual time {}", w.now));
+        if let Some(delay) = conn.delayed_ack {
+            let delay = Duration::from_micros(delay.as_micros() as u64);
+            match w.handshakes_done {
+                Some(t) if t - Instant::ZERO < delay => {}
+                t => relay.problems.push(format!(
+                    "handshakes done at {t:?} (virtual), not before the peer's delayed ACK \
+                     ({delay}): a flight waited for it"
+                )),
+            }
+        }
         (runners.map(|r| r.finish()), relay)
     }
 }

@@ -17,15 +17,20 @@
 )]
 
 use std::fs::File;
-use std::net::{SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use nix::sched::{setns, unshare, CloneFlags};
 
-use super::peer::require;
+use super::peer::{require, Peer};
 use super::{run, spawn_task, LIMIT};
+
+/// The address `tlsflow serve --backend unikernel` takes on a namespace's TAP device
+/// (the host side is 192.0.2.1/24), and its port.
+pub(crate) const TAP_SERVER: &str = "192.0.2.2";
+pub(crate) const TAP_PORT: u16 = 8443;
 
 /// Runs `f` inside a new, private network namespace with `lo` up, on its own thread, and
 /// returns its result (re-raising its panic). Fails (never skips) when the namespace
@@ -115,6 +120,43 @@ impl Netns {
                 .unwrap_or_else(|e| panic!("connect to {addr} in {path}: {e}"))
         })
         .join(LIMIT)
+    }
+}
+
+impl Netns {
+    /// A TCP listener on `addr` inside the namespace (bound by a thread that joins it
+    /// with `setns`; the socket stays in the namespace).
+    pub(crate) fn listen(&self, addr: SocketAddr) -> TcpListener {
+        let path = format!("/run/netns/{}", self.name);
+        spawn_task("listen in the namespace", move || {
+            let ns = File::open(&path).unwrap_or_else(|e| panic!("cannot open {path}: {e}"));
+            setns(&ns, CloneFlags::CLONE_NEWNET)
+                .unwrap_or_else(|e| panic!("setns({path}): {e} (needs root, as in CI)"));
+            TcpListener::bind(addr).unwrap_or_else(|e| panic!("bind {addr} in {path}: {e}"))
+        })
+        .join(LIMIT)
+    }
+
+    /// Starts `tlsflow serve --backend unikernel` on the namespace's device `tap` with
+    /// [`TAP_SERVER`]/24 (port [`TAP_PORT`]) and `args`, and waits until it listens.
+    pub(crate) fn serve_unikernel(&self, tap: &str, args: &[&str]) -> Peer {
+        let mut cmd = self.exec(env!("CARGO_BIN_EXE_tlsflow"));
+        cmd.args(["serve", "--backend", "unikernel", "--tap", tap, "--ip"])
+            .arg(format!("{TAP_SERVER}/24"))
+            .args(args);
+        let (server, line) = Peer::start(
+            "tlsflow serve --backend unikernel",
+            &mut cmd,
+            |l| l.starts_with("tlsflow: listening on "),
+            LIMIT,
+        );
+        assert!(
+            line.starts_with(&format!(
+                "tlsflow: listening on {TAP_SERVER}:{TAP_PORT} (https, "
+            )),
+            "{line}"
+        );
+        server
     }
 }
 

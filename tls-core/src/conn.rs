@@ -438,7 +438,11 @@ fn drive<C: Process>(
         match step {
             None => continue,
             Some(Err(e)) => {
+                let queued = outbound.len();
                 collect_alerts(conn, &mut incoming[out.consumed..], outbound, &mut out);
+                if outbound.len() == queued && rustls_omits_alert(&e) {
+                    outbound.extend_from_slice(&PLAINTEXT_DECODE_ERROR);
+                }
                 out.stop = Err(e);
                 return out;
             }
@@ -469,6 +473,22 @@ fn take_key_update_reply<D>(wt: &mut WriteTraffic<'_, D>) -> bool {
     matches!(
         wt.encrypt(&[0], &mut []),
         Err(EncryptError::InsufficientSize(s)) if s.required_size > ONE_BYTE_RECORD
+    )
+}
+
+/// A fatal `decode_error` alert record in plaintext (TLS 1.2 record version).
+const PLAINTEXT_DECODE_ERROR: [u8; 7] = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 50];
+
+/// Whether rustls 0.23 fails with `e` without queuing an alert: a handshake message
+/// announcing more than its 64 KiB limit is refused when the deframer coalesces it, on a
+/// path that returns the error without `send_fatal_alert` (every other deframing error
+/// gets `decode_error`). tls-core then sends `decode_error` itself, in plaintext (it has
+/// no record keys during the handshake; a peer that expected an encrypted record still
+/// sees the connection end with an alert instead of silence).
+fn rustls_omits_alert(e: &rustls::Error) -> bool {
+    matches!(
+        e,
+        rustls::Error::InvalidMessage(rustls::InvalidMessage::HandshakePayloadTooLarge)
     )
 }
 

@@ -31,6 +31,10 @@ pub enum Error {
     /// [`Options::handshake_timeout`](crate::Options::handshake_timeout); the TCP
     /// connection has been reset.
     HandshakeTimeout,
+    /// Fatal. The peer acknowledged none of our output for
+    /// [`Options::write_timeout`](crate::Options::write_timeout) (it stopped reading);
+    /// the TCP connection has been reset.
+    WriteTimeout,
     /// A TLS error from the engine. Fatal (see [`tls_core::Error::is_fatal`]) for an alert
     /// from the peer, a protocol violation or a rejected certificate, whose alert has been
     /// sent; not fatal for a refused command (for example
@@ -47,7 +51,7 @@ impl Error {
     /// Whether the error ends the connection (and is returned by every later call).
     pub fn is_fatal(&self) -> bool {
         match self {
-            Self::Truncated | Self::Reset | Self::HandshakeTimeout => true,
+            Self::Truncated | Self::Reset | Self::HandshakeTimeout | Self::WriteTimeout => true,
             Self::Tls(e) => e.is_fatal(),
             _ => false,
         }
@@ -85,6 +89,7 @@ impl fmt::Display for Error {
             }
             Self::Reset => f.write_str("tcp connection reset or timed out"),
             Self::HandshakeTimeout => f.write_str("tls handshake timed out"),
+            Self::WriteTimeout => f.write_str("peer stopped reading: write timed out"),
             Self::Tls(e) => write!(f, "{e}"),
             Self::Connect(e) => write!(f, "tcp connect failed: {e}"),
             Self::Listen(e) => write!(f, "tcp listen failed: {e}"),

@@ -14,8 +14,8 @@
 //! link, for demos and benchmarks that need no privileges.
 //!
 //! The crate is `#![no_std]` with `alloc` and has no unsafe code. It does **not** read a
-//! clock (time is the `now` argument of [`TlsSocket::poll`], used for the handshake
-//! deadline; certificate validity uses the rustls `TimeProvider` in the configs), does
+//! clock (time is the `now` argument of [`TlsSocket::poll`], used for its deadlines;
+//! certificate validity uses the rustls `TimeProvider` in the configs), does
 //! not own a device or an interface, and makes no randomness of its own: *ring* gets
 //! random bytes through `getrandom` (see "Randomness" below).
 //!
@@ -86,6 +86,31 @@
 //! sockets' [`PollAt::Time`], or until a packet arrives. Each call does a bounded
 //! amount of work and never waits.
 //!
+//! # On a real wire
+//!
+//! What the socket does so that a TCP peer on a real network (a Linux host over TAP or
+//! virtio-net) gets what it expects, and so that no peer holds a socket for long:
+//!
+//! * **Alert, then close.** After any fatal error the socket queues the alert behind what
+//!   was queued before it (session tickets, say), then the TCP FIN, and drops what the
+//!   peer still sends; it resets the connection only if TCP has not closed
+//!   [`Options::error_linger`] (default 2 s) later. An embedder never needs to
+//!   [`abort`](TlsSocket::abort) on an error, and should not: an abort throws the alert
+//!   away with an RST.
+//! * **No stall on flights.** The socket turns Nagle's algorithm off on its TCP socket
+//!   ([`Options::nagle`]): with it, the tail of a handshake flight larger than a segment
+//!   (a certificate chain of a few KB) waits for the peer's delayed ACK of the first
+//!   segment, about 40 ms on Linux. With smoltcp's congestion control (features
+//!   `socket-tcp-reno`/`socket-tcp-cubic`) the initial window of the unpatched 0.14.0 is
+//!   two 1024-byte segments, which stalls such a flight the same way; the patched copy
+//!   (below) starts with RFC 6928's ten segments.
+//! * **Hostile peers released.** A peer that sends nothing, or a handshake message too
+//!   slowly, meets [`Options::handshake_timeout`] (10 s); one that stops reading (its
+//!   window shut, our output unacknowledged) meets [`Options::write_timeout`] (10 s);
+//!   malformed or oversized messages get their alert at once, and a peer that then keeps
+//!   its side open meets `error_linger`. Each ends in a closed TCP socket, so a server's
+//!   slot is free within that bound.
+//!
 //! # Memory per connection
 //!
 //! All of it is heap (`alloc`) and bounded; the engine's buffers are allocated only while
@@ -144,6 +169,11 @@
 //!   update that reopens the peer's window is lost, smoltcp waits forever. Patched: the
 //!   zero-window-probe timer starts. [`Options::keep_alive`] also covers it on an
 //!   unpatched stack: the keep-alive probe makes the peer advertise its window again.
+//!
+//! * **The initial congestion window is two segments** of 1024 bytes with Reno or Cubic
+//!   (RFC 6928 asks for up to ten), so a first flight of more than 2 KB waits for an ACK.
+//!   Patched: the window starts at `min(10*MSS, max(2*MSS, 14600))` once the SYN's MSS is
+//!   known. Without congestion control (smoltcp's default) the window is not limited.
 //!
 //! The binding cannot reach into TCP for the first two. On an unpatched smoltcp 0.14.0,
 //! keep smoltcp's default of no congestion control (features `socket-tcp-reno` /

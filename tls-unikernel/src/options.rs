@@ -21,7 +21,9 @@ pub struct Options {
     pub limits: Limits,
     /// How long the handshake may take, measured on the embedder's clock (the `now`
     /// given to [`TlsSocket::poll`](crate::TlsSocket::poll)) from the first poll that
-    /// sees the TCP connection open. `None`: no limit. Default 30 s.
+    /// sees the TCP connection open; when it passes, the TCP connection is reset. This
+    /// also bounds a peer that sends nothing, or a handshake message in pieces too slowly.
+    /// `None`: no limit. Default 10 s.
     pub handshake_timeout: Option<Duration>,
     /// The most plaintext one [`TlsSocket::recv`](crate::TlsSocket::recv) (the closure
     /// form) hands its closure at once. No buffer is allocated for it: the closure reads
@@ -46,16 +48,42 @@ pub struct Options {
     /// would stall it; the keep-alive probe makes the peer advertise its window again.
     /// `None`: leave keep-alive off. Default 5 s.
     pub keep_alive: Option<Duration>,
+    /// How long a fatal error may take to end the TCP connection. After a fatal error
+    /// the socket queues the TLS alert (behind anything queued before it, such as
+    /// session tickets) in the TCP send ring, then the TCP FIN, and discards what the
+    /// peer still sends. If the TCP connection has not closed (both FINs, or TIME-WAIT)
+    /// this long after the error, because the peer does not take the bytes or never
+    /// closes its side, the socket resets it (RST). `None`: wait as long as TCP does.
+    /// Default 2 s.
+    pub error_linger: Option<Duration>,
+    /// How long the peer may leave our output unacknowledged: while ciphertext waits in
+    /// the TCP send ring (or in the engine) and no byte of it is acknowledged for this
+    /// long (a peer that stopped reading, with its window shut), the connection fails
+    /// with [`Error::WriteTimeout`](crate::Error::WriteTimeout) and is reset, freeing
+    /// the socket. The clock restarts with every acknowledgement, so a slow reader that
+    /// takes data keeps its connection. `None`: wait forever. Default 10 s.
+    pub write_timeout: Option<Duration>,
+    /// Whether Nagle's algorithm stays on. `false` (the default): the socket turns it off
+    /// (`tcp::Socket::set_nagle_enabled(false)`, `TCP_NODELAY` in socket terms) in
+    /// [`connect`](crate::TlsSocket::connect) and [`listen`](crate::TlsSocket::listen).
+    /// TLS writes whole flights and records, so Nagle only delays them: a handshake
+    /// flight larger than one segment would have its tail held until the peer's delayed
+    /// ACK of the first segment (about 40 ms on Linux). `true` leaves the TCP socket's
+    /// setting as the embedder made it.
+    pub nagle: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Self {
             limits: Limits::default(),
-            handshake_timeout: Some(Duration::from_secs(30)),
+            handshake_timeout: Some(Duration::from_secs(10)),
             read_chunk: 16 * 1024,
             linger: Some(Duration::from_secs(10)),
             keep_alive: Some(Duration::from_secs(5)),
+            error_linger: Some(Duration::from_secs(2)),
+            write_timeout: Some(Duration::from_secs(10)),
+            nagle: false,
         }
     }
 }

@@ -146,7 +146,9 @@ fn poll_reports_the_handshake_deadline() {
     } else {
         at
     };
-    assert_eq!(at, PollAt::Time(now + Duration::from_secs(30)));
+    let timeout = Options::default().handshake_timeout.unwrap();
+    assert_eq!(timeout, Duration::from_secs(10));
+    assert_eq!(at, PollAt::Time(now + timeout));
 }
 
 #[test]

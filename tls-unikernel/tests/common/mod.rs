@@ -489,6 +489,8 @@ pub struct PairConfig {
     pub client_options: Options,
     pub server_options: Options,
     pub client_config: Arc<ClientConfig>,
+    /// `None`: [`tls`]`().server`.
+    pub server_config: Option<Arc<ServerConfig>>,
 }
 
 impl Default for PairConfig {
@@ -501,6 +503,7 @@ impl Default for PairConfig {
             client_options: Options::default(),
             server_options: Options::default(),
             client_config: tls().client_any.clone(),
+            server_config: None,
         }
     }
 }
@@ -518,7 +521,8 @@ impl Pair {
         let mut net = Net::new(net, seed);
         let server_tcp = net.add_tcp(SERVER, cfg.server_rx, cfg.server_tx);
         let client_tcp = net.add_tcp(CLIENT, cfg.client_rx, cfg.client_tx);
-        let mut server = TlsSocket::server(server_tcp, tls().server.clone(), cfg.server_options);
+        let server_config = cfg.server_config.clone().unwrap_or(tls().server.clone());
+        let mut server = TlsSocket::server(server_tcp, server_config, cfg.server_options);
         server
             .listen(&mut net.nodes[SERVER].sockets, PORT)
             .expect("listen");

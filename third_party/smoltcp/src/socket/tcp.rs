@@ -1924,6 +1924,11 @@ impl<'a> Socket<'a> {
                             .set_mss(self.remote_mss);
                     }
                 }
+                // RFC 6928: an initial window of up to ten segments, so that a first flight
+                // of a few segments (a TLS server's certificate chain) leaves at once.
+                self.congestion_controller
+                    .inner_mut()
+                    .set_initial_window(congestion::initial_window(self.remote_mss));
 
                 self.tuple = Some(Tuple {
                     local: IpEndpoint::new(ip_repr.dst_addr(), repr.dst_port),
@@ -1978,6 +1983,11 @@ impl<'a> Socket<'a> {
                             .set_mss(self.remote_mss);
                     }
                 }
+                // RFC 6928: an initial window of up to ten segments, so that a first flight
+                // of a few segments (a TLS server's certificate chain) leaves at once.
+                self.congestion_controller
+                    .inner_mut()
+                    .set_initial_window(congestion::initial_window(self.remote_mss));
 
                 self.remote_seq_no = repr.seq_number + 1;
                 self.remote_last_seq = self.local_seq_no + 1;
@@ -10198,5 +10208,80 @@ mod test {
             ..RECV_TEMPL
         }));
         recv_nothing!(s, time 60);
+    }
+
+    // =========================================================================================//
+    // tlsflow patch 5: the initial congestion window (RFC 6928).
+    // =========================================================================================//
+
+    /// Takes a listening socket with congestion control `cc` through the handshake, the
+    /// remote announcing an MSS of `mss`, then queues 32 KiB and counts the segments that
+    /// leave before any of them is acknowledged, with their total length.
+    #[cfg(any(feature = "socket-tcp-reno", feature = "socket-tcp-cubic"))]
+    fn first_flight(cc: CongestionControl, mss: u16) -> (usize, usize) {
+        let mut s = socket_with_buffer_sizes(32768, 64);
+        s.set_congestion_control(cc);
+        s.set_nagle_enabled(false);
+        s.state = State::Listen;
+        s.listen_endpoint = LISTEN_END;
+        send!(s, TcpRepr {
+            control: TcpControl::Syn,
+            seq_number: REMOTE_SEQ,
+            ack_number: None,
+            max_seg_size: Some(mss),
+            ..SEND_TEMPL
+        });
+        recv(&mut s, Instant::from_millis(0), |r| {
+            assert_eq!(r.map(|r| r.control), Ok(TcpControl::Syn));
+        });
+        send!(s, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1),
+            window_len: 65535,
+            ..SEND_TEMPL
+        });
+        assert_eq!(s.state, State::Established);
+        s.send_slice(&[b'x'; 32768][..]).unwrap();
+        let (mut segments, mut bytes) = (0, 0);
+        loop {
+            let mut len = None;
+            s.cx.set_now(Instant::from_millis(0));
+            let _ = s.socket.dispatch(&mut s.cx, |_, _, (_, repr)| {
+                len = Some(repr.payload.len());
+                Ok::<(), ()>(())
+            });
+            match len {
+                Some(n) if n > 0 => {
+                    segments += 1;
+                    bytes += n;
+                }
+                _ => break,
+            }
+        }
+        (segments, bytes)
+    }
+
+    #[test]
+    #[cfg(feature = "socket-tcp-reno")]
+    fn test_reno_initial_window_is_ten_segments() {
+        // min(10 * 1000, max(2 * 1000, 14600)) = 10000 bytes.
+        assert_eq!(first_flight(CongestionControl::Reno, 1000), (10, 10000));
+        // min(10 * 1460, max(2 * 1460, 14600)) = 14600 bytes.
+        assert_eq!(first_flight(CongestionControl::Reno, 1460), (10, 14600));
+    }
+
+    #[test]
+    #[cfg(feature = "socket-tcp-cubic")]
+    fn test_cubic_initial_window_is_ten_segments() {
+        assert_eq!(first_flight(CongestionControl::Cubic, 1000), (10, 10000));
+        assert_eq!(first_flight(CongestionControl::Cubic, 1460), (10, 14600));
+    }
+
+    #[test]
+    fn test_initial_window_rfc6928_formula() {
+        assert_eq!(congestion::initial_window(536), 5360);
+        assert_eq!(congestion::initial_window(1460), 14600);
+        assert_eq!(congestion::initial_window(4000), 14600);
+        assert_eq!(congestion::initial_window(9000), 18000);
     }
 }

@@ -10,6 +10,15 @@ pub(super) mod cubic;
 #[cfg(feature = "socket-tcp-reno")]
 pub(super) mod reno;
 
+/// The initial congestion window for a maximum segment size of `mss` (RFC 6928 section 2,
+/// "Increasing TCP's Initial Window"): `min(10*MSS, max(2*MSS, 14600))` bytes. A window of
+/// two segments holds back the tail of any first flight larger than two segments (a TLS
+/// server flight with a certificate chain of a few KB, say) until the peer acknowledges
+/// the first ones, which costs a delayed-ACK timeout when the peer delays its ACKs.
+pub(super) fn initial_window(mss: usize) -> usize {
+    (10 * mss).min((2 * mss).max(14600))
+}
+
 #[allow(unused_variables)]
 pub(super) trait Controller {
     /// Returns the number of bytes that can be sent.
@@ -35,6 +44,10 @@ pub(super) trait Controller {
 
     /// Set the maximum segment size.
     fn set_mss(&mut self, mss: usize) {}
+
+    /// Set the congestion window the connection starts with. Called once, when the SYN
+    /// (and its MSS option, if any) has been processed, before any data is sent.
+    fn set_initial_window(&mut self, window: usize) {}
 }
 
 #[derive(Debug)]

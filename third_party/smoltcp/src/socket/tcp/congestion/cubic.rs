@@ -230,6 +230,10 @@ impl Controller for Cubic {
         self.idle_start = None;
     }
 
+    fn set_initial_window(&mut self, window: usize) {
+        self.cwnd = window;
+    }
+
     fn set_mss(&mut self, mss: usize) {
         self.mss = mss;
         self.recompute_k();

@@ -99,6 +99,10 @@ impl Controller for Reno {
         self.in_fast_recovery = false
     }
 
+    fn set_initial_window(&mut self, window: usize) {
+        self.cwnd = window;
+    }
+
     fn set_mss(&mut self, mss: usize) {
         self.mss = mss;
     }

@@ -13,6 +13,10 @@ use tls_core::{Event, HandshakeInfo, Session};
 
 use crate::{Error, Options};
 
+mod deadlines;
+mod pump;
+mod read;
+
 /// Ciphertext a record adds to its plaintext in the worst suite the engine supports
 /// (TLS 1.2 AES-GCM: 5 header + 8 explicit nonce + 16 tag; TLS 1.3 adds 22).
 const WORST_OVERHEAD: usize = 29;
@@ -28,7 +32,8 @@ pub enum PollAt {
     /// queued) and then `TlsSocket::poll` again, until neither makes progress.
     Now,
     /// Nothing to do until network activity, an application call, or this time (the
-    /// handshake deadline), whichever comes first.
+    /// handshake deadline, the write-stall deadline of [`Options::write_timeout`], or
+    /// the end of [`Options::error_linger`]), whichever comes first.
     Time(Instant),
     /// Nothing to do until network activity (`Interface::poll` returned
     /// `PollResult::SocketStateChanged`) or an application call.
@@ -101,8 +106,17 @@ enum Role {
 /// The peer's close_notify ends the stream cleanly: reads return [`Error::Finished`]
 /// once the data before it is read. A TCP FIN before close_notify is
 /// [`Error::Truncated`], an RST (or a TCP timeout) is [`Error::Reset`], a handshake that
-/// outlives [`Options::handshake_timeout`] is [`Error::HandshakeTimeout`]. These are
-/// sticky; reads still return the plaintext received intact before them.
+/// outlives [`Options::handshake_timeout`] is [`Error::HandshakeTimeout`], output the
+/// peer leaves unacknowledged for [`Options::write_timeout`] is [`Error::WriteTimeout`].
+/// These are sticky; reads still return the plaintext received intact before them.
+///
+/// After any fatal error the socket ends the connection itself, with no call from the
+/// embedder: it queues the engine's alert (after whatever was queued before it, such as
+/// session tickets) in the TCP send ring, then the TCP FIN, and discards what the peer
+/// still sends; if TCP has not closed [`Options::error_linger`] after the error, it
+/// resets it. Do not [`abort`](Self::abort) on an error: that would throw the alert away
+/// with an RST. Wait for [`is_closed`](Self::is_closed) instead (bounded by
+/// `error_linger`), then remove the TCP socket.
 pub struct TlsSocket {
     handle: SocketHandle,
     role: Role,
@@ -125,6 +139,14 @@ pub struct TlsSocket {
     /// The linger timeout has been handed to the TCP socket.
     lingering: bool,
     aborted: bool,
+    /// Write-stall watch: the send ring's length when last looked at, whether it has
+    /// shrunk (bytes acknowledged) since `poll` last looked, and since when output has
+    /// waited with nothing acknowledged.
+    queue_mark: usize,
+    acked: bool,
+    stalled_since: Option<Instant>,
+    /// When the TCP connection is reset if a fatal error has not closed it by then.
+    error_deadline: Option<Instant>,
 }
 
 impl core::fmt::Debug for TlsSocket {
@@ -183,6 +205,10 @@ impl TlsSocket {
             peer_fin: false,
             lingering: false,
             aborted: false,
+            queue_mark: 0,
+            acked: false,
+            stalled_since: None,
+            error_deadline: None,
         }
     }
 
@@ -198,6 +224,10 @@ impl TlsSocket {
         self.peer_fin = false;
         self.lingering = false;
         self.aborted = false;
+        self.queue_mark = 0;
+        self.acked = false;
+        self.stalled_since = None;
+        self.error_deadline = None;
     }
 
     /// The TCP socket's handle. Remove it from the [`SocketSet`] when done with the
@@ -227,6 +257,9 @@ impl TlsSocket {
         let session = Session::client(config.clone(), name.clone(), self.options.limits)?;
         let tcp = sockets.get_mut::<tcp::Socket>(self.handle);
         tcp.connect(cx, remote, local)?;
+        if !self.options.nagle {
+            tcp.set_nagle_enabled(false);
+        }
         self.reset();
         self.session = Some(session);
         Ok(())
@@ -242,9 +275,11 @@ impl TlsSocket {
             return Err(Error::InvalidState);
         }
         self.options.limits.validate()?;
-        sockets
-            .get_mut::<tcp::Socket>(self.handle)
-            .listen(endpoint)?;
+        let tcp = sockets.get_mut::<tcp::Socket>(self.handle);
+        tcp.listen(endpoint)?;
+        if !self.options.nagle {
+            tcp.set_nagle_enabled(false);
+        }
         self.reset();
         self.listening = true;
         Ok(())
@@ -259,8 +294,10 @@ impl TlsSocket {
     /// ciphertext from the TCP receive ring into the engine (unless unread plaintext is
     /// above its limit); drains the engine's output into the TCP send ring; sends the TCP
     /// FIN once close_notify (or a fatal alert) is out; notices RST, FIN before
-    /// close_notify and the handshake deadline; turns a clean end or a truncation found
-    /// in the received bytes into the socket's state.
+    /// close_notify and the deadlines ([`Options::handshake_timeout`],
+    /// [`Options::write_timeout`], and [`Options::error_linger`] after a fatal error);
+    /// turns a clean end or a truncation found in the received bytes into the socket's
+    /// state, and a fatal error into its alert, then the FIN.
     pub fn poll(&mut self, now: Instant, sockets: &mut SocketSet<'_>) -> PollAt {
         if self.aborted {
             return PollAt::Ingress;
@@ -303,202 +340,19 @@ impl TlsSocket {
         progress |= self.pull_input(tcp);
         progress |= self.push_output(tcp);
         progress |= self.watch_tcp(tcp);
-        progress |= self.finish(tcp);
-        self.linger(tcp);
         if self.undecrypted {
             progress |= self.probe();
             progress |= self.push_output(tcp);
         }
-        let Some(session) = &self.session else {
-            return PollAt::Ingress;
-        };
-        if self.error.is_none() && session.is_handshaking() {
-            if let (Some(timeout), Some(started)) = (self.options.handshake_timeout, self.started) {
-                let deadline = started + timeout;
-                if now >= deadline {
-                    tcp.abort();
-                    self.fail(Error::HandshakeTimeout);
-                    return PollAt::Now;
-                }
-                if !progress {
-                    return PollAt::Time(deadline);
-                }
-            }
-        }
+        // After probe, so an error found in the input sends its alert and FIN now.
+        progress |= self.finish(tcp);
+        self.linger(tcp);
+        progress |= self.discard_after_error(tcp);
+        let wake = self.deadlines(now, tcp);
         if progress {
             PollAt::Now
         } else {
-            PollAt::Ingress
-        }
-    }
-
-    /// Records the first fatal error; later ones are consequences of it.
-    fn fail(&mut self, e: Error) {
-        if self.error.is_none() {
-            self.error = Some(e);
-        }
-    }
-
-    /// Copies received ciphertext from the TCP receive ring into the engine.
-    fn pull_input(&mut self, tcp: &mut tcp::Socket<'_>) -> bool {
-        let Some(session) = self.session.as_mut() else {
-            return false;
-        };
-        let mut progress = false;
-        let mut failed = None;
-        while session.wants_input() {
-            let taken = tcp.recv(|buf| {
-                if buf.is_empty() {
-                    return (0, Ok(0));
-                }
-                match session.receive(buf) {
-                    Ok(n) => (n, Ok(n)),
-                    Err(e) => (0, Err(e)),
-                }
-            });
-            match taken {
-                Ok(Ok(0)) => break,
-                Ok(Ok(_)) => {
-                    progress = true;
-                    self.undecrypted = true;
-                }
-                Ok(Err(e)) => {
-                    failed = Some(Error::from(e));
-                    break;
-                }
-                Err(tcp::RecvError::Finished) => {
-                    if !self.peer_fin {
-                        self.peer_fin = true;
-                        session.receive_eof();
-                        // recv reports what the end means (clean or truncated).
-                        self.undecrypted = true;
-                        progress = true;
-                    }
-                    break;
-                }
-                Err(tcp::RecvError::InvalidState) => break,
-            }
-        }
-        if let Some(e) = failed {
-            self.fail(e);
-            progress = true;
-        }
-        progress
-    }
-
-    /// Drains the engine's pending output into the TCP send ring, as far as it has room.
-    fn push_output(&mut self, tcp: &mut tcp::Socket<'_>) -> bool {
-        let Some(session) = self.session.as_mut() else {
-            return false;
-        };
-        let mut progress = false;
-        loop {
-            let out = session.pending_output();
-            if out.is_empty() {
-                break;
-            }
-            match tcp.send_slice(out) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    session.output_sent(n);
-                    progress = true;
-                }
-            }
-        }
-        progress
-    }
-
-    /// Turns a TCP connection that closed without both FINs (RST, TCP timeout) into
-    /// [`Error::Reset`]. (A FIN before close_notify reaches the engine, whose `recv`
-    /// reports it as truncation once the data before it has been read.)
-    fn watch_tcp(&mut self, tcp: &mut tcp::Socket<'_>) -> bool {
-        if self.error.is_some() {
-            return false;
-        }
-        let Some(session) = &self.session else {
-            return false;
-        };
-        match tcp.state() {
-            tcp::State::Closed => {
-                // Clean only if both sides closed and everything we sent was acknowledged
-                // (an RST or a timeout leaves unacknowledged bytes in the send ring).
-                let clean = self.fin_sent
-                    && (session.peer_has_closed() || self.peer_fin)
-                    && tcp.send_queue() == 0;
-                if !clean {
-                    self.fail(Error::Reset);
-                    return true;
-                }
-                false
-            }
-            _ => false,
-        }
-    }
-
-    /// Sends the TCP FIN once nothing more will be sent: after close_notify, or after
-    /// the alert of a fatal error, has been queued in the send ring.
-    fn finish(&mut self, tcp: &mut tcp::Socket<'_>) -> bool {
-        if self.fin_sent {
-            return false;
-        }
-        let Some(session) = &self.session else {
-            return false;
-        };
-        let done_sending = match &self.error {
-            Some(_) => true,
-            None => self.close_requested && !session.is_handshaking(),
-        };
-        if done_sending && !session.has_output() {
-            tcp.close();
-            self.fin_sent = true;
-            return true;
-        }
-        false
-    }
-
-    /// Bounds the TCP close once the TLS connection is over (see [`Options::linger`]).
-    fn linger(&mut self, tcp: &mut tcp::Socket<'_>) {
-        if self.lingering || !self.fin_sent {
-            return;
-        }
-        let Some(session) = &self.session else {
-            return;
-        };
-        // Only once everything we sent has been acknowledged: a peer that is merely slow
-        // must not lose data to the timeout.
-        let over = self.error.is_some()
-            || (session.peer_has_closed() && !session.has_output() && tcp.send_queue() == 0);
-        if over {
-            self.lingering = true;
-            if tcp.timeout().is_none() {
-                tcp.set_timeout(self.options.linger);
-            }
-        }
-    }
-
-    /// Looks at what the input fed since the last look means (without reading any
-    /// plaintext): returns true if it is news for the application: plaintext to read, the
-    /// peer's close_notify after all data, or a fatal error (recorded in the socket).
-    fn probe(&mut self) -> bool {
-        let Some(session) = self.session.as_mut() else {
-            return false;
-        };
-        if session.is_handshaking() && session.error().is_none() && !self.peer_fin {
-            return false;
-        }
-        self.undecrypted = false;
-        if session.has_plaintext() {
-            return true;
-        }
-        // No plaintext (`has_plaintext` is exact), so this lends nothing: it tells the
-        // clean end, a truncation and an error from "wait for more".
-        match session.recv_with(|_| 0) {
-            Ok(_) => true,
-            Err(tls_core::Error::WouldBlock) => false,
-            Err(e) => {
-                self.fail(e.into());
-                true
-            }
+            wake
         }
     }
 
@@ -532,6 +386,7 @@ impl TlsSocket {
             Err(e) => {
                 self.fail(e.clone());
                 self.push_output(tcp);
+                self.finish(tcp);
                 if taken > 0 {
                     Ok(taken)
                 } else {
@@ -539,57 +394,6 @@ impl TlsSocket {
                 }
             }
         }
-    }
-
-    fn encrypt_into_ring(
-        &mut self,
-        tcp: &mut tcp::Socket<'_>,
-        data: &[u8],
-        taken: &mut usize,
-    ) -> Result<(), Error> {
-        while *taken < data.len() {
-            let Some(session) = self.session.as_mut() else {
-                break;
-            };
-            if session.has_output() {
-                break;
-            }
-            let free = tcp.send_capacity() - tcp.send_queue();
-            if free <= WORST_OVERHEAD {
-                break;
-            }
-            let rest = &data[*taken..];
-            let direct = tcp.send(|buf| {
-                // Straight into the ring when its contiguous part is a fair share of the
-                // free space, or holds all of `rest`.
-                let whole = rest.len() <= MAX_FRAGMENT && buf.len() >= rest.len() + WORST_OVERHEAD;
-                if buf.len() * 2 < free && !whole {
-                    return (0, Ok(None));
-                }
-                match session.send_into(rest, buf) {
-                    Ok(done) => (done.written, Ok(Some(done.consumed))),
-                    Err(e) => (0, Err(e)),
-                }
-            });
-            match direct {
-                Err(_) => break,
-                Ok(Err(e)) => return Err(e.into()),
-                Ok(Ok(Some(0))) => break,
-                Ok(Ok(Some(n))) => *taken += n,
-                Ok(Ok(None)) => {
-                    // The contiguous part is a sliver before the wrap point: stage one
-                    // record that fits the whole free space; it drains at once.
-                    let want = rest.len().min(MAX_FRAGMENT).min(free - WORST_OVERHEAD);
-                    let n = session.send(&rest[..want])?;
-                    *taken += n;
-                    self.push_output(tcp);
-                    if n == 0 {
-                        break;
-                    }
-                }
-            }
-        }
-        Ok(())
     }
 
     fn check_send(&self) -> Result<(), Error> {
@@ -604,150 +408,6 @@ impl TlsSocket {
             Some(e) => Err(e.clone()),
             None => Ok(()),
         }
-    }
-
-    /// Reads decrypted plaintext into `buf` and returns how many bytes were read:
-    /// `Ok(0)` when none is available now (or the handshake is still running).
-    ///
-    /// Errors: [`Error::Finished`] after the peer's close_notify, once everything before
-    /// it has been read; the socket's fatal error once the plaintext received intact
-    /// before it has been read; [`Error::InvalidState`] before `connect`/a connection and
-    /// after [`abort`](Self::abort).
-    pub fn recv_slice(
-        &mut self,
-        sockets: &mut SocketSet<'_>,
-        buf: &mut [u8],
-    ) -> Result<usize, Error> {
-        if self.aborted {
-            return Err(Error::InvalidState);
-        }
-        let tcp = sockets.get_mut::<tcp::Socket>(self.handle);
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        if !self.readable()? {
-            return Ok(0);
-        }
-        self.pull_input(tcp);
-        let session = self.session.as_mut().expect("checked above");
-        let result = session.recv(buf);
-        let read_ok = result.is_ok();
-        let mut n = 0;
-        let end = match result {
-            Ok(0) => Some(Error::Finished),
-            Ok(k) => {
-                n = k;
-                None
-            }
-            Err(tls_core::Error::WouldBlock) => {
-                self.undecrypted = false;
-                None
-            }
-            Err(e) => {
-                let e = Error::from(e);
-                self.fail(e.clone());
-                Some(e)
-            }
-        };
-        if read_ok {
-            // Reading made room: take in what waits in the TCP ring.
-            self.pull_input(tcp);
-        }
-        self.push_output(tcp);
-        self.watch_tcp(tcp);
-        if n > 0 {
-            return Ok(n);
-        }
-        if let Some(e) = end {
-            return Err(e);
-        }
-        match &self.error {
-            // Plaintext before the error may still wait in the engine.
-            Some(e) if !self.undecrypted => Err(e.clone()),
-            _ => Ok(0),
-        }
-    }
-
-    /// Whether a read can look for plaintext now: `Ok(false)` while listening or while the
-    /// handshake runs (nothing to read yet), the socket's error or
-    /// [`Error::InvalidState`] when there is no session to read from.
-    fn readable(&self) -> Result<bool, Error> {
-        let Some(session) = self.session.as_ref() else {
-            if self.listening {
-                return Ok(false);
-            }
-            return Err(self.error.clone().unwrap_or(Error::InvalidState));
-        };
-        if session.is_handshaking() && session.error().is_none() && !self.peer_fin {
-            return match &self.error {
-                Some(e) => Err(e.clone()),
-                None => Ok(false),
-            };
-        }
-        Ok(true)
-    }
-
-    /// Reads plaintext through a closure, in the manner of smoltcp's
-    /// `tcp::Socket::recv`: `f` gets the decrypted bytes waiting now, in place in the
-    /// engine (one decrypted record, or what the engine staged from earlier ones; at most
-    /// [`Options::read_chunk`]; empty when none: see [`Session::recv_with`]), and returns
-    /// how many it consumed and a value to pass back. What it leaves is offered again by
-    /// the next read. No copy is made of what `f` consumes.
-    ///
-    /// Errors as for [`recv_slice`](Self::recv_slice); `f` is not called then.
-    ///
-    /// # Panics
-    /// If `f` says it consumed more bytes than it was given.
-    pub fn recv<F, R>(&mut self, sockets: &mut SocketSet<'_>, f: F) -> Result<R, Error>
-    where
-        F: FnOnce(&[u8]) -> (usize, R),
-    {
-        if self.aborted {
-            return Err(Error::InvalidState);
-        }
-        let tcp = sockets.get_mut::<tcp::Socket>(self.handle);
-        if !self.readable()? {
-            return Ok(f(&[]).1);
-        }
-        self.pull_input(tcp);
-        let session = self.session.as_mut().expect("checked above");
-        let chunk = self.options.read_chunk.max(1);
-        let mut f = Some(f);
-        let mut value = None;
-        let result = session.recv_with(|data| {
-            let data = &data[..data.len().min(chunk)];
-            let f = f.take().expect("plaintext is lent once");
-            let (n, r) = f(data);
-            assert!(n <= data.len(), "consumed more than was offered");
-            value = Some(r);
-            n
-        });
-        let end = match result {
-            Ok(_) if value.is_some() => None,
-            Ok(_) => Some(Error::Finished),
-            Err(tls_core::Error::WouldBlock) => {
-                self.undecrypted = false;
-                None
-            }
-            Err(e) => {
-                self.fail(e.into());
-                self.error.clone()
-            }
-        };
-        if value.is_some() {
-            // Reading made room: take in what waits in the TCP ring.
-            self.pull_input(tcp);
-        }
-        self.push_output(tcp);
-        self.watch_tcp(tcp);
-        if let Some(r) = value {
-            return Ok(r);
-        }
-        if let Some(e) = end.or_else(|| self.error.clone()) {
-            return Err(e);
-        }
-        let f = f.take().expect("f was not called");
-        Ok(f(&[]).1)
     }
 
     /// Whether [`send_slice`](Self::send_slice) would take some data now: the handshake
@@ -828,8 +488,12 @@ impl TlsSocket {
         }
     }
 
-    /// Resets the connection at once (TCP RST), without close_notify. Later calls
-    /// return [`Error::InvalidState`].
+    /// Resets the connection at once (TCP RST), without close_notify, dropping whatever
+    /// the TCP send ring still holds. Later calls return [`Error::InvalidState`].
+    ///
+    /// Not needed after a fatal [`error`](Self::error): the socket then sends its alert
+    /// and closes by itself (see "Errors and end of stream" above), and an abort would
+    /// throw that alert away.
     pub fn abort(&mut self, sockets: &mut SocketSet<'_>) {
         sockets.get_mut::<tcp::Socket>(self.handle).abort();
         self.aborted = true;

@@ -1,0 +1,234 @@
+//! The pump's private steps: moving ciphertext between the engine and the TCP rings,
+//! and turning what TCP and the engine report into the socket's state.
+
+use smoltcp::socket::tcp;
+
+use super::{TlsSocket, MAX_FRAGMENT, WORST_OVERHEAD};
+use crate::Error;
+
+impl TlsSocket {
+    /// Records the first fatal error; later ones are consequences of it.
+    pub(super) fn fail(&mut self, e: Error) {
+        if self.error.is_none() {
+            self.error = Some(e);
+        }
+    }
+
+    /// Copies received ciphertext from the TCP receive ring into the engine.
+    pub(super) fn pull_input(&mut self, tcp: &mut tcp::Socket<'_>) -> bool {
+        let Some(session) = self.session.as_mut() else {
+            return false;
+        };
+        let mut progress = false;
+        let mut failed = None;
+        while session.wants_input() {
+            let taken = tcp.recv(|buf| {
+                if buf.is_empty() {
+                    return (0, Ok(0));
+                }
+                match session.receive(buf) {
+                    Ok(n) => (n, Ok(n)),
+                    Err(e) => (0, Err(e)),
+                }
+            });
+            match taken {
+                Ok(Ok(0)) => break,
+                Ok(Ok(_)) => {
+                    progress = true;
+                    self.undecrypted = true;
+                }
+                Ok(Err(e)) => {
+                    failed = Some(Error::from(e));
+                    break;
+                }
+                Err(tcp::RecvError::Finished) => {
+                    if !self.peer_fin {
+                        self.peer_fin = true;
+                        session.receive_eof();
+                        // recv reports what the end means (clean or truncated).
+                        self.undecrypted = true;
+                        progress = true;
+                    }
+                    break;
+                }
+                Err(tcp::RecvError::InvalidState) => break,
+            }
+        }
+        if let Some(e) = failed {
+            self.fail(e);
+            progress = true;
+        }
+        progress
+    }
+
+    /// Drains the engine's pending output into the TCP send ring, as far as it has room.
+    pub(super) fn push_output(&mut self, tcp: &mut tcp::Socket<'_>) -> bool {
+        self.track_acks(tcp);
+        let Some(session) = self.session.as_mut() else {
+            return false;
+        };
+        let mut progress = false;
+        loop {
+            let out = session.pending_output();
+            if out.is_empty() {
+                break;
+            }
+            match tcp.send_slice(out) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    session.output_sent(n);
+                    progress = true;
+                }
+            }
+        }
+        self.track_acks(tcp);
+        progress
+    }
+
+    /// Turns a TCP connection that closed without both FINs (RST, TCP timeout) into
+    /// [`Error::Reset`]. (A FIN before close_notify reaches the engine, whose `recv`
+    /// reports it as truncation once the data before it has been read.)
+    pub(super) fn watch_tcp(&mut self, tcp: &mut tcp::Socket<'_>) -> bool {
+        if self.error.is_some() {
+            return false;
+        }
+        let Some(session) = &self.session else {
+            return false;
+        };
+        match tcp.state() {
+            tcp::State::Closed => {
+                // Clean only if both sides closed and everything we sent was acknowledged
+                // (an RST or a timeout leaves unacknowledged bytes in the send ring).
+                let clean = self.fin_sent
+                    && (session.peer_has_closed() || self.peer_fin)
+                    && tcp.send_queue() == 0;
+                if !clean {
+                    self.fail(Error::Reset);
+                    return true;
+                }
+                false
+            }
+            _ => false,
+        }
+    }
+
+    /// Sends the TCP FIN once nothing more will be sent: after close_notify, or after
+    /// the alert of a fatal error, has been queued in the send ring.
+    pub(super) fn finish(&mut self, tcp: &mut tcp::Socket<'_>) -> bool {
+        if self.fin_sent {
+            return false;
+        }
+        let Some(session) = &self.session else {
+            return false;
+        };
+        let done_sending = match &self.error {
+            Some(_) => true,
+            None => self.close_requested && !session.is_handshaking(),
+        };
+        if done_sending && !session.has_output() {
+            tcp.close();
+            self.fin_sent = true;
+            return true;
+        }
+        false
+    }
+
+    /// Bounds the TCP close once the TLS connection is over (see [`Options::linger`](crate::Options::linger)).
+    pub(super) fn linger(&mut self, tcp: &mut tcp::Socket<'_>) {
+        if self.lingering || !self.fin_sent {
+            return;
+        }
+        let Some(session) = &self.session else {
+            return;
+        };
+        // Only once everything we sent has been acknowledged: a peer that is merely slow
+        // must not lose data to the timeout.
+        let over = self.error.is_some()
+            || (session.peer_has_closed() && !session.has_output() && tcp.send_queue() == 0);
+        if over {
+            self.lingering = true;
+            if tcp.timeout().is_none() {
+                tcp.set_timeout(self.options.linger);
+            }
+        }
+    }
+
+    /// Looks at what the input fed since the last look means (without reading any
+    /// plaintext): returns true if it is news for the application: plaintext to read, the
+    /// peer's close_notify after all data, or a fatal error (recorded in the socket).
+    pub(super) fn probe(&mut self) -> bool {
+        let Some(session) = self.session.as_mut() else {
+            return false;
+        };
+        if session.is_handshaking() && session.error().is_none() && !self.peer_fin {
+            return false;
+        }
+        self.undecrypted = false;
+        if session.has_plaintext() {
+            return true;
+        }
+        // No plaintext (`has_plaintext` is exact), so this lends nothing: it tells the
+        // clean end, a truncation and an error from "wait for more".
+        match session.recv_with(|_| 0) {
+            Ok(_) => true,
+            Err(tls_core::Error::WouldBlock) => false,
+            Err(e) => {
+                self.fail(e.into());
+                true
+            }
+        }
+    }
+
+    pub(super) fn encrypt_into_ring(
+        &mut self,
+        tcp: &mut tcp::Socket<'_>,
+        data: &[u8],
+        taken: &mut usize,
+    ) -> Result<(), Error> {
+        self.track_acks(tcp);
+        while *taken < data.len() {
+            let Some(session) = self.session.as_mut() else {
+                break;
+            };
+            if session.has_output() {
+                break;
+            }
+            let free = tcp.send_capacity() - tcp.send_queue();
+            if free <= WORST_OVERHEAD {
+                break;
+            }
+            let rest = &data[*taken..];
+            let direct = tcp.send(|buf| {
+                // Straight into the ring when its contiguous part is a fair share of the
+                // free space, or holds all of `rest`.
+                let whole = rest.len() <= MAX_FRAGMENT && buf.len() >= rest.len() + WORST_OVERHEAD;
+                if buf.len() * 2 < free && !whole {
+                    return (0, Ok(None));
+                }
+                match session.send_into(rest, buf) {
+                    Ok(done) => (done.written, Ok(Some(done.consumed))),
+                    Err(e) => (0, Err(e)),
+                }
+            });
+            match direct {
+                Err(_) => break,
+                Ok(Err(e)) => return Err(e.into()),
+                Ok(Ok(Some(0))) => break,
+                Ok(Ok(Some(n))) => *taken += n,
+                Ok(Ok(None)) => {
+                    // The contiguous part is a sliver before the wrap point: stage one
+                    // record that fits the whole free space; it drains at once.
+                    let want = rest.len().min(MAX_FRAGMENT).min(free - WORST_OVERHEAD);
+                    let n = session.send(&rest[..want])?;
+                    *taken += n;
+                    self.push_output(tcp);
+                    if n == 0 {
+                        break;
+                    }
+                }
+            }
+        }
+        self.track_acks(tcp);
+        Ok(())
+    }
+}
