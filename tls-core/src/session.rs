@@ -562,6 +562,17 @@ impl Session {
         self.overhead
     }
 
+    /// Plaintext bytes a full record carries (16384, or less under the config's
+    /// `max_fragment_size`). Writers that gather small pieces gather up to this much.
+    pub fn max_fragment(&self) -> usize {
+        self.fragment
+    }
+
+    /// Whether coalescing mode is on (see [`set_coalescing`](Self::set_coalescing)).
+    pub fn is_coalescing(&self) -> bool {
+        self.coalesce
+    }
+
     /// Bytes of buffer memory the session holds now (inbound, outbound, staged plaintext,
     /// gather buffer), not counting rustls' own state.
     pub fn buffered_bytes(&self) -> usize {

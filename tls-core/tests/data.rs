@@ -232,7 +232,10 @@ fn coalescing_gathers_small_writes_into_full_records() {
     let mut pair = common::connected_on(KeyKind::EcdsaP256, TLS13, FaultPlan::CLEAN, 5);
     let msg = pattern(11, 64 * 1000);
     let before = pair.records(Dir::ClientToServer).len();
+    assert!(!pair.client.session.is_coalescing());
+    assert_eq!(pair.client.session.max_fragment(), FRAGMENT);
     pair.client.session.set_coalescing(true).unwrap();
+    assert!(pair.client.session.is_coalescing());
     for chunk in msg.chunks(64) {
         assert_eq!(pair.client.session.send(chunk), Ok(64));
     }
