@@ -1,0 +1,373 @@
+//! One connection: the TLS handshake, HTTP (hyper, HTTP/1.1 or HTTP/2 by ALPN) or echo,
+//! then close_notify and the log line.
+
+use core::pin::Pin;
+use core::task::{Context, Poll};
+use std::io::{self, IoSlice};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::Watcher;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tls_unix::tokio::{TlsAcceptor, TlsStream};
+
+use super::log::{index_page, log_line, Cause, CloseReason, TlsEnd};
+use super::service::{self, App, ConnState};
+use super::Options;
+
+/// How long closing may take: writing our close_notify, then waiting for the peer's.
+const LINGER: Duration = Duration::from_secs(2);
+
+/// The TLS stream as hyper sees it: counts plaintext both ways, and keeps a partial record
+/// back at a flush while a `/bytes/N` body is still producing (it follows at once), so
+/// bulk leaves as full records and a small response as one.
+struct Conn {
+    tls: TlsStream<TcpStream>,
+    read: u64,
+    written: u64,
+    truncated: bool,
+    state: Arc<ConnState>,
+}
+
+impl Conn {
+    fn note<T>(&mut self, poll: &Poll<io::Result<T>>) {
+        if let Poll::Ready(Err(e)) = poll {
+            if tls_unix::tls_error(e) == Some(&tls_core::Error::Truncated) {
+                self.truncated = true;
+            }
+        }
+    }
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let poll = Pin::new(&mut this.tls).poll_read(cx, buf);
+        this.read += (buf.filled().len() - before) as u64;
+        this.note(&poll);
+        poll
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.tls).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = poll {
+            this.written += n as u64;
+        }
+        poll
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.tls).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(n)) = poll {
+            this.written += n as u64;
+        }
+        poll
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.tls.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.state.streaming.load(Ordering::SeqCst) > 0 {
+            // Full records went out as they filled (the stream is in coalescing mode);
+            // the partial one waits for the body's next chunk, which is ready now.
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.tls).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().tls).poll_shutdown(cx)
+    }
+}
+
+/// Serves one accepted TCP connection and returns its log line.
+pub(crate) async fn serve(
+    sock: TcpStream,
+    acceptor: TlsAcceptor,
+    options: Arc<Options>,
+    mut stop: watch::Receiver<bool>,
+    watcher: Watcher,
+) -> String {
+    let start = Instant::now();
+    let peer = sock
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| "?".into());
+    let _ = sock.set_nodelay(true);
+    let handshake = tokio::select! {
+        tls = acceptor.accept(sock) => tls,
+        _ = stop.wait_for(|s| *s) => Err(io::Error::other("server shutdown")),
+    };
+    let mut tls = match handshake {
+        Ok(tls) => tls,
+        Err(e) => {
+            return format!(
+                "{peer} handshake failed: {e} ({} ms)",
+                start.elapsed().as_millis()
+            )
+        }
+    };
+    let info = tls.handshake_info().cloned();
+    let client_cert = tls.session().peer_certificates().is_some();
+    // Gather small writes into full records; a flush sends the rest (one record for a
+    // head and a small body).
+    let _ = tls.session_mut().set_coalescing(true);
+    let state = Arc::new(ConnState::default());
+    let mut conn = Box::new(Conn {
+        tls,
+        read: 0,
+        written: 0,
+        truncated: false,
+        state: state.clone(),
+    });
+    let (cause, requests) = if options.echo {
+        (echo(&mut conn, &mut stop).await, None)
+    } else {
+        let app = App {
+            page: index_page("unix", info.as_ref(), client_cert).into(),
+            max_body: options.max_body,
+            state: state.clone(),
+        };
+        let cause;
+        (conn, cause) = http(conn, app, &options, watcher, &stop).await;
+        (cause, Some(state.requests.load(Ordering::SeqCst)))
+    };
+    let tls_end = finish(&mut conn).await;
+    let close = CloseReason {
+        cause,
+        tls: tls_end,
+    };
+    log_line(
+        &peer,
+        info.as_ref(),
+        conn.read,
+        conn.written,
+        start.elapsed().as_millis(),
+        requests,
+        &close,
+    )
+}
+
+/// The connection lent to hyper, which needs to own its transport (`'static`): when
+/// hyper drops it (the connection has ended: timeout, error, client close), it goes back
+/// `home`, so the task can still send close_notify on it.
+struct Lent {
+    conn: Option<Box<Conn>>,
+    home: Arc<Mutex<Option<Box<Conn>>>>,
+}
+
+impl Lent {
+    fn conn(&mut self) -> Pin<&mut Conn> {
+        // Present from construction until `drop`: nothing else takes it.
+        Pin::new(self.conn.as_mut().expect("lent until dropped"))
+    }
+}
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        let mut home = self.home.lock().unwrap_or_else(PoisonError::into_inner);
+        *home = self.conn.take();
+    }
+}
+
+impl AsyncRead for Lent {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.get_mut().conn().poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Lent {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut().conn().poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut().conn().poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.conn.as_ref().is_some_and(|c| c.is_write_vectored())
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().conn().poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().conn().poll_shutdown(cx)
+    }
+}
+
+/// Runs hyper on the connection until it ends, under the server's graceful-shutdown
+/// watcher; returns the connection and why it ended, when the server ended it.
+async fn http(
+    conn: Box<Conn>,
+    app: App,
+    options: &Options,
+    watcher: Watcher,
+    stop: &watch::Receiver<bool>,
+) -> (Box<Conn>, Option<Cause>) {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(options.header_timeout)
+        .keep_alive(true)
+        .max_buf_size(options.max_header_bytes.max(8192));
+    builder.http2().timer(TokioTimer::new());
+    let state = app.state.clone();
+    let service = service_fn(move |request| service::handle(app.clone(), request));
+    let home = Arc::new(Mutex::new(None));
+    let lent = Lent {
+        conn: Some(conn),
+        home: home.clone(),
+    };
+    // The future (and the connection in it) is dropped at the end of this statement,
+    // which sends the stream home.
+    let result = watcher
+        .watch(builder.serve_connection(TokioIo::new(lent), service))
+        .await;
+    let conn = home
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take()
+        .expect("hyper dropped the connection, which sent the stream home");
+    let cause = match result {
+        Ok(()) => None,
+        Err(e) => classify(&*e, conn.truncated),
+    };
+    if state.body_too_large.load(Ordering::SeqCst) {
+        return (conn, Some(Cause::BodyTooLarge));
+    }
+    let cause = match cause {
+        None if *stop.borrow() => Some(Cause::Shutdown),
+        other => other,
+    };
+    (conn, cause)
+}
+
+/// Names a connection error; `None` for the peer's truncation (the TLS end says it).
+fn classify(e: &(dyn std::error::Error + 'static), truncated: bool) -> Option<Cause> {
+    if truncated {
+        return None;
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(h) = err.downcast_ref::<hyper::Error>() {
+            if h.is_timeout() {
+                return Some(Cause::HeaderTimeout);
+            }
+            if h.is_parse_too_large() {
+                return Some(Cause::HeadersTooLarge);
+            }
+            if h.is_parse() {
+                return Some(Cause::BadRequest);
+            }
+        }
+        if let Some(io) = err.downcast_ref::<io::Error>() {
+            if let Some(tls_unix::Timeout::Read(_)) = tls_unix::timeout(io) {
+                return Some(Cause::IdleTimeout);
+            }
+        }
+        source = err.source();
+    }
+    Some(Cause::Error(e.to_string()))
+}
+
+/// Echoes application data until the peer's close_notify (or shutdown).
+async fn echo(conn: &mut Conn, stop: &mut watch::Receiver<bool>) -> Option<Cause> {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = tokio::select! {
+            n = conn.read(&mut buf) => n,
+            _ = stop.wait_for(|s| *s) => return Some(Cause::Shutdown),
+        };
+        let n = match n {
+            Ok(0) => return None,
+            Ok(n) => n,
+            Err(_) if conn.truncated => return None,
+            Err(e) => return classify(&e, false),
+        };
+        if let Err(e) = async {
+            conn.write_all(&buf[..n]).await?;
+            conn.flush().await
+        }
+        .await
+        {
+            return classify(&e, conn.truncated);
+        }
+    }
+}
+
+/// Sends close_notify (after everything queued) and waits a short while for the peer's,
+/// naming how the TLS connection ended.
+async fn finish(conn: &mut Conn) -> TlsEnd {
+    if conn.truncated {
+        return TlsEnd::Truncated;
+    }
+    let peer_first = conn.tls.session().peer_has_closed();
+    if conn.tls.session().error().is_some() {
+        return TlsEnd::Failed;
+    }
+    match tokio::time::timeout(LINGER, conn.tls.shutdown()).await {
+        Ok(Ok(())) => {}
+        _ => return TlsEnd::Failed,
+    }
+    if peer_first {
+        return TlsEnd::PeerFirst;
+    }
+    let mut sink = [0u8; 4096];
+    let drain = async {
+        loop {
+            match conn.tls.read(&mut sink).await {
+                Ok(0) => return TlsEnd::Both,
+                Ok(_) => {}
+                Err(e) if tls_unix::tls_error(&e) == Some(&tls_core::Error::Truncated) => {
+                    return TlsEnd::Truncated
+                }
+                Err(_) => return TlsEnd::Sent,
+            }
+        }
+    };
+    tokio::time::timeout(LINGER, drain)
+        .await
+        .unwrap_or(TlsEnd::Sent)
+}
