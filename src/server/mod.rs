@@ -252,9 +252,11 @@ async fn accept_loop(
         );
         tasks.spawn(async move {
             let line = conn::serve(sock, acceptor, options, stop, watcher).await;
-            log(line);
+            // Counted out before the line is logged: a reader of the log sees the count
+            // without this connection.
             drop(permit);
             drop(live);
+            log(line);
         });
     }
     drop(listener);
