@@ -49,7 +49,8 @@ pub enum TlsEnd {
     PeerFirst,
     /// We sent close_notify, and the peer answered with its own.
     Both,
-    /// We sent close_notify; the peer did not answer it in time (or closed its transport).
+    /// We sent close_notify; the peer closed its transport without answering, or did not
+    /// answer in time.
     Sent,
     /// The transport ended before the peer's close_notify.
     Truncated,
