@@ -137,10 +137,17 @@ impl Server {
     ) -> io::Result<Server> {
         let addr = listener.local_addr()?;
         listener.set_nonblocking(true)?;
-        let mut runtime = tokio::runtime::Builder::new_multi_thread();
-        if let Some(n) = options.threads {
-            runtime.worker_threads(n.max(1));
-        }
+        // One worker: a current-thread runtime on the server's thread (no work stealing,
+        // no cross-thread wake-ups). More: a multi-thread runtime with that many workers.
+        let mut runtime = match options.threads {
+            Some(1) => tokio::runtime::Builder::new_current_thread(),
+            Some(n) => {
+                let mut b = tokio::runtime::Builder::new_multi_thread();
+                b.worker_threads(n.max(1));
+                b
+            }
+            None => tokio::runtime::Builder::new_multi_thread(),
+        };
         let runtime = runtime.enable_all().build()?;
         let handle = Handle {
             shared: Arc::new(Shared {
@@ -152,12 +159,14 @@ impl Server {
         let thread = thread::Builder::new()
             .name("tlsflow-server".into())
             .spawn(move || {
-                runtime.block_on(async move {
+                // The accept loop is a task like the connections, so on a multi-thread
+                // runtime it runs on the workers too.
+                let _ = runtime.block_on(runtime.spawn(async move {
                     match tokio::net::TcpListener::from_std(listener) {
                         Ok(listener) => accept_loop(listener, config, options, shared, log).await,
                         Err(e) => log(format!("tlsflow: cannot listen: {e}")),
                     }
-                });
+                }));
             })?;
         Ok(Server {
             addr,

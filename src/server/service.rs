@@ -5,7 +5,7 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
@@ -101,13 +101,24 @@ impl PatternBody {
             return None;
         }
         let n = (self.len - self.at).min(CHUNK as u64) as usize;
-        let mut chunk = BytesMut::zeroed(n);
-        fill_pattern(self.at, &mut chunk);
+        let chunk = if self.at == 0 {
+            // The stream's first chunk is the same for every body: made once, shared.
+            static FIRST: LazyLock<Bytes> = LazyLock::new(|| {
+                let mut first = BytesMut::zeroed(CHUNK);
+                fill_pattern(0, &mut first);
+                first.freeze()
+            });
+            FIRST.slice(..n)
+        } else {
+            let mut chunk = BytesMut::zeroed(n);
+            fill_pattern(self.at, &mut chunk);
+            chunk.freeze()
+        };
         self.at += n as u64;
         if self.at == self.len {
             self.done();
         }
-        Some(chunk.freeze())
+        Some(chunk)
     }
 
     fn done(&mut self) {

@@ -234,20 +234,18 @@ impl Session {
             self.input_room()
         };
         // A fresh buffer must be zero-filled before it can be lent out. Handshake flights
-        // are a few KB, so during the handshake it grows in doubling steps from 4 KiB
-        // (never less than what completes the record in flight) instead of zero-filling
-        // the whole room; afterwards reads get the whole room, as bulk transfers want.
-        let offer = if self.conn.is_handshaking() {
-            let step = (self.inbound.capacity() * 2).max(RECEIVE_STEP);
-            room.min(
-                self.inbound
-                    .initialized_spare()
-                    .max(step)
-                    .max(self.record_completion()),
-            )
-        } else {
-            room
-        };
+        // and requests are a few KB, so it grows in doubling steps from 4 KiB (never less
+        // than what completes the record in flight) instead of zero-filling the whole
+        // room: a keep-alive connection whose buffers were released while it was quiet
+        // zero-fills 4 KiB for its next small request, not 18 KiB; bulk transfers reach
+        // the whole room after a few reads.
+        let step = (self.inbound.capacity() * 2).max(RECEIVE_STEP);
+        let offer = room.min(
+            self.inbound
+                .initialized_spare()
+                .max(step)
+                .max(self.record_completion()),
+        );
         self.inbound.spare_mut(offer)
     }
 
