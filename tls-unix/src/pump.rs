@@ -163,6 +163,19 @@ pub(crate) fn read<T: Read + Write + ?Sized>(
     if buf.is_empty() {
         return Ok(0);
     }
+    read_by(s, io, notified, |s| s.recv(buf))
+}
+
+/// [`read`] with the engine call that takes plaintext given by the caller: `take` is
+/// [`Session::recv`] or [`Session::recv_with`] (which copies into memory that need not be
+/// initialised first, such as tokio's `ReadBuf`). `take` must have room for at least one
+/// byte, so `Ok(0)` from it means the peer's close_notify.
+pub(crate) fn read_by<T: Read + Write + ?Sized>(
+    s: &mut Session,
+    io: &mut T,
+    notified: bool,
+    mut take: impl FnMut(&mut Session) -> Result<usize, tls_core::Error>,
+) -> io::Result<usize> {
     loop {
         // Control records (KeyUpdate replies, alerts) and anything left by an earlier
         // write go out first, but reading never waits for write space.
@@ -171,7 +184,7 @@ pub(crate) fn read<T: Read + Write + ?Sized>(
             Err(e) if would_block(&e) => {}
             Err(e) => return Err(e),
         }
-        match s.recv(buf) {
+        match take(s) {
             Ok(n) => {
                 if n > 0 && s.has_output() {
                     // What this input produced (a KeyUpdate reply); errors will show again.

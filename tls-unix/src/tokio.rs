@@ -342,15 +342,25 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsStream<IO> {
     }
 }
 
-/// `pump::read` into the unfilled part of a `ReadBuf`.
+/// `pump::read` into the unfilled part of a `ReadBuf`, copying plaintext straight from
+/// the engine (`recv_with`), so the buffer needs no zero-filling first: hyper hands a
+/// fresh uninitialised `ReadBuf` of 8 KiB or more to every read.
 fn read_into<T: Read + Write>(
     s: &mut Session,
     io: &mut T,
     buf: &mut ReadBuf<'_>,
     notified: bool,
 ) -> io::Result<()> {
-    let n = pump::read(s, io, buf.initialize_unfilled(), notified)?;
-    buf.advance(n);
+    if buf.remaining() == 0 {
+        return Ok(());
+    }
+    pump::read_by(s, io, notified, |s| {
+        s.recv_with(|data| {
+            let n = data.len().min(buf.remaining());
+            buf.put_slice(&data[..n]);
+            n
+        })
+    })?;
     Ok(())
 }
 
