@@ -195,3 +195,22 @@ fn ten_thousand_hostile_connections_leave_nothing_behind() {
         after - idle
     );
 }
+
+#[test]
+fn silent_connection_meets_the_idle_timeout() {
+    let server = Running::start(Options {
+        echo: true,
+        idle_timeout: Duration::from_millis(300),
+        ..Options::default()
+    });
+    let mut tls = server.connect_alpn(b"echo");
+    tls.write_all(b"ping").unwrap();
+    let mut pong = [0u8; 4];
+    tls.read_exact(&mut pong).unwrap();
+    assert_eq!(&pong, b"ping");
+    // Then silence: the server closes with close_notify.
+    expect_clean_eof(&mut tls);
+    let line = server.next_line();
+    assert!(log_field(&line, "close").starts_with("idle timeout; "), "{line}");
+    assert_eq!(server.live(), 0);
+}

@@ -1,9 +1,7 @@
 //! One connection: the TLS handshake, HTTP (hyper, HTTP/1.1 or HTTP/2 by ALPN) or echo,
 //! then close_notify and the log line.
 
-use core::pin::Pin;
-use core::task::{Context, Poll};
-use std::io::{self, IoSlice};
+use std::io;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -12,99 +10,18 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::Watcher;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
-use tls_unix::tokio::{TlsAcceptor, TlsStream};
+use tls_unix::tokio::TlsAcceptor;
 
 use super::log::{index_page, log_line, Cause, CloseReason, TlsEnd};
 use super::service::{self, App, ConnState};
+use super::stream::{is_idle_timeout, Conn, Idle, IdleTimeout, Lent};
 use super::Options;
 
 /// How long closing may take: writing our close_notify, then waiting for the peer's.
 const LINGER: Duration = Duration::from_secs(2);
-
-/// The TLS stream as hyper sees it: counts plaintext both ways, and keeps a partial record
-/// back at a flush while a `/bytes/N` body is still producing (it follows at once), so
-/// bulk leaves as full records and a small response as one.
-struct Conn {
-    tls: TlsStream<TcpStream>,
-    read: u64,
-    written: u64,
-    truncated: bool,
-    state: Arc<ConnState>,
-}
-
-impl Conn {
-    fn note<T>(&mut self, poll: &Poll<io::Result<T>>) {
-        if let Poll::Ready(Err(e)) = poll {
-            if tls_unix::tls_error(e) == Some(&tls_core::Error::Truncated) {
-                self.truncated = true;
-            }
-        }
-    }
-}
-
-impl AsyncRead for Conn {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let before = buf.filled().len();
-        let poll = Pin::new(&mut this.tls).poll_read(cx, buf);
-        this.read += (buf.filled().len() - before) as u64;
-        this.note(&poll);
-        poll
-    }
-}
-
-impl AsyncWrite for Conn {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let poll = Pin::new(&mut this.tls).poll_write(cx, buf);
-        if let Poll::Ready(Ok(n)) = poll {
-            this.written += n as u64;
-        }
-        poll
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let poll = Pin::new(&mut this.tls).poll_write_vectored(cx, bufs);
-        if let Poll::Ready(Ok(n)) = poll {
-            this.written += n as u64;
-        }
-        poll
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.tls.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        if this.state.streaming.load(Ordering::SeqCst) > 0 {
-            // Full records went out as they filled (the stream is in coalescing mode);
-            // the partial one waits for the body's next chunk, which is ready now.
-            return Poll::Ready(Ok(()));
-        }
-        Pin::new(&mut this.tls).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().tls).poll_shutdown(cx)
-    }
-}
 
 /// Serves one accepted TCP connection and returns its log line.
 pub(crate) async fn serve(
@@ -145,6 +62,7 @@ pub(crate) async fn serve(
         written: 0,
         truncated: false,
         state: state.clone(),
+        idle: Idle::new(options.idle_timeout),
     });
     let (cause, requests) = if options.echo {
         (echo(&mut conn, &mut stop).await, None)
@@ -172,68 +90,6 @@ pub(crate) async fn serve(
         requests,
         &close,
     )
-}
-
-/// The connection lent to hyper, which needs to own its transport (`'static`): when
-/// hyper drops it (the connection has ended: timeout, error, client close), it goes back
-/// `home`, so the task can still send close_notify on it.
-struct Lent {
-    conn: Option<Box<Conn>>,
-    home: Arc<Mutex<Option<Box<Conn>>>>,
-}
-
-impl Lent {
-    fn conn(&mut self) -> Pin<&mut Conn> {
-        // Present from construction until `drop`: nothing else takes it.
-        Pin::new(self.conn.as_mut().expect("lent until dropped"))
-    }
-}
-
-impl Drop for Lent {
-    fn drop(&mut self) {
-        let mut home = self.home.lock().unwrap_or_else(PoisonError::into_inner);
-        *home = self.conn.take();
-    }
-}
-
-impl AsyncRead for Lent {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        self.get_mut().conn().poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for Lent {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.get_mut().conn().poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        self.get_mut().conn().poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.conn.as_ref().is_some_and(|c| c.is_write_vectored())
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().conn().poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().conn().poll_shutdown(cx)
-    }
 }
 
 /// Runs hyper on the connection until it ends, under the server's graceful-shutdown
@@ -302,8 +158,11 @@ fn classify(e: &(dyn std::error::Error + 'static), truncated: bool) -> Option<Ca
                 return Some(Cause::BadRequest);
             }
         }
+        if err.is::<IdleTimeout>() {
+            return Some(Cause::IdleTimeout);
+        }
         if let Some(io) = err.downcast_ref::<io::Error>() {
-            if let Some(tls_unix::Timeout::Read(_)) = tls_unix::timeout(io) {
+            if is_idle_timeout(io) {
                 return Some(Cause::IdleTimeout);
             }
         }

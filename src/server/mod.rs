@@ -29,6 +29,7 @@
 //! ```
 
 mod conn;
+mod stream;
 mod log;
 mod service;
 
@@ -58,8 +59,10 @@ pub struct Options {
     pub handshake_timeout: Duration,
     /// Time allowed for a request head to arrive once it has begun (HTTP/1.1).
     pub header_timeout: Duration,
-    /// A connection that sends nothing for this long while the server waits for it (an
-    /// idle keep-alive connection) is closed.
+    /// A connection on which nothing moves either way for this long while the server
+    /// waits to read is closed (HTTP/2 and echo; HTTP/1.1 keep-alive connections waiting
+    /// for their next request meet `header_timeout` first, which hyper starts when it
+    /// begins waiting for a request head).
     pub idle_timeout: Duration,
     /// Time allowed for a write to make progress.
     pub write_timeout: Duration,
@@ -220,7 +223,8 @@ async fn accept_loop(
 ) {
     let acceptor = TlsAcceptor::new(config).with_options(tls_unix::Options {
         handshake_timeout: Some(options.handshake_timeout),
-        read_timeout: Some(options.idle_timeout),
+        // Reads wait as long as the connection is not idle (`stream::Idle`, which counts
+        // writes as activity too: a long download is not idle).
         write_timeout: Some(options.write_timeout),
         ..tls_unix::Options::default()
     });

@@ -29,7 +29,7 @@ impl Running {
     pub(crate) fn start(options: Options) -> Running {
         let pki = Arc::new(Pki::new(KeyKind::EcdsaP256, &[]));
         let opts = tls_test::certs::Options {
-            alpn: vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+            alpn: vec![b"h2".to_vec(), b"http/1.1".to_vec(), b"echo".to_vec()],
             ..Default::default()
         };
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();

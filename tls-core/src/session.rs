@@ -872,6 +872,18 @@ impl Session {
     fn send_coalesced(&mut self, data: &[u8]) -> Result<usize, Error> {
         let mut taken = 0;
         while taken < data.len() {
+            if self.gather.is_empty() && data.len() - taken >= self.fragment {
+                // Whole records straight from `data`: gathering would only copy them.
+                let budget = self.limits.outbound.saturating_sub(self.outbound.len());
+                let fits = self.plaintext_fitting(budget) / self.fragment * self.fragment;
+                let n = ((data.len() - taken) / self.fragment * self.fragment).min(fits);
+                if n == 0 {
+                    break;
+                }
+                self.encrypt_to_queue(&data[taken..taken + n])?;
+                taken += n;
+                continue;
+            }
             if self.gather.len() == self.fragment {
                 if self.outbound.len() >= self.limits.outbound {
                     break;
