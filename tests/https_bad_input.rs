@@ -34,7 +34,10 @@ fn malformed_request_line_gets_400_then_close_notify() {
     let server = Running::start(Default::default());
     // No space before the version: the line the blocking server once dropped silently.
     let line = refused(&server, b"GET /HTTP/1.0\r\nhost: x\r\n\r\n", 400);
-    assert_eq!(log_field(&line, "close"), "bad request (400); close_notify (both)");
+    assert_eq!(
+        log_field(&line, "close"),
+        "bad request (400); close_notify (both)"
+    );
     assert_eq!(log_field(&line, "requests"), "0", "{line}");
 }
 
@@ -42,7 +45,10 @@ fn malformed_request_line_gets_400_then_close_notify() {
 fn malformed_header_gets_400_then_close_notify() {
     let server = Running::start(Default::default());
     let line = refused(&server, b"GET / HTTP/1.1\r\nhost x\r\n\r\n", 400);
-    assert!(log_field(&line, "close").starts_with("bad request (400); "), "{line}");
+    assert!(
+        log_field(&line, "close").starts_with("bad request (400); "),
+        "{line}"
+    );
 }
 
 #[test]
@@ -78,7 +84,8 @@ fn oversized_body_gets_413() {
         "request body too large (413); close_notify (both)"
     );
     // Chunked, no length: refused once the limit is passed.
-    let mut request = b"POST /up HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+    let mut request =
+        b"POST /up HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
     for _ in 0..4 {
         request.extend_from_slice(b"200\r\n");
         request.extend(std::iter::repeat_n(b'z', 0x200));
@@ -107,7 +114,8 @@ fn dribbled_head_meets_the_header_timeout() {
     });
     let mut tls = server.connect();
     let start = Instant::now();
-    let request = b"GET / HTTP/1.1\r\nhost: localhost\r\nx-slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    let request =
+        b"GET / HTTP/1.1\r\nhost: localhost\r\nx-slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
     for &b in request.iter() {
         // The pace of the attack (one byte every 100 ms), not a synchronisation. A write
         // fails once the server has closed.
@@ -166,7 +174,8 @@ fn plain_http_or_random_bytes_get_an_alert_and_the_server_keeps_serving() {
 
     // Still serving.
     let mut tls = server.connect();
-    tls.write_all(b"GET /bytes/10 HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
+    tls.write_all(b"GET /bytes/10 HTTP/1.1\r\nhost: x\r\n\r\n")
+        .unwrap();
     assert_eq!(read_response(&mut tls).unwrap().status, 200);
 }
 
@@ -174,7 +183,9 @@ fn plain_http_or_random_bytes_get_an_alert_and_the_server_keeps_serving() {
 fn ten_thousand_hostile_connections_leave_nothing_behind() {
     let server = Running::start(Default::default());
     let plain = b"GET / HTTP/1.1\r\nhost: localhost\r\n\r\n".as_slice();
-    let noise: Vec<u8> = (0..300u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 7) as u8).collect();
+    let noise: Vec<u8> = (0..300u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 7) as u8)
+        .collect();
     let round = |n: usize| {
         for i in 0..n {
             hostile(&server, if i % 2 == 0 { plain } else { &noise });
@@ -211,6 +222,9 @@ fn silent_connection_meets_the_idle_timeout() {
     // Then silence: the server closes with close_notify.
     expect_clean_eof(&mut tls);
     let line = server.next_line();
-    assert!(log_field(&line, "close").starts_with("idle timeout; "), "{line}");
+    assert!(
+        log_field(&line, "close").starts_with("idle timeout; "),
+        "{line}"
+    );
     assert_eq!(server.live(), 0);
 }

@@ -43,11 +43,18 @@ fn response_records_are_as_few_as_the_data_allows() {
     assert_eq!(records, vec![total], "1 KiB: head and body in one record");
 
     let (records, total) = records_for(&server, 16 * 1024);
-    assert_eq!(records, vec![FULL, total - FULL], "16 KiB: a full record and the rest");
+    assert_eq!(
+        records,
+        vec![FULL, total - FULL],
+        "16 KiB: a full record and the rest"
+    );
 
     let (records, total) = records_for(&server, 1024 * 1024);
     assert_eq!(records.len(), total.div_ceil(FULL), "1 MiB: {records:?}");
     let (last, full) = records.split_last().unwrap();
-    assert!(full.iter().all(|&len| len == FULL), "all but the last full: {records:?}");
+    assert!(
+        full.iter().all(|&len| len == FULL),
+        "all but the last full: {records:?}"
+    );
     assert_eq!(*last, total - full.len() * FULL);
 }

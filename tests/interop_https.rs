@@ -41,7 +41,11 @@ fn curl_keep_alive_100_requests_on_one_connection() {
     let log = server.next_connection();
     assert_eq!(log_field(&log, "requests"), "100", "one connection: {log}");
     assert_eq!(log_field(&log, "alpn"), "http/1.1", "{log}");
-    assert_eq!(log_field(&log, "close"), "close_notify (peer first)", "{log}");
+    assert_eq!(
+        log_field(&log, "close"),
+        "close_notify (peer first)",
+        "{log}"
+    );
 }
 
 #[test]
@@ -56,7 +60,11 @@ fn curl_http2() {
         hex(&sha256(&done.stdout)),
         hex(&tlsflow::http::pattern_digest(BULK as u64))
     );
-    assert!(done.stderr.contains("ALPN: server accepted h2"), "{}", done.stderr);
+    assert!(
+        done.stderr.contains("ALPN: server accepted h2"),
+        "{}",
+        done.stderr
+    );
     assert!(done.stderr.contains("HTTP/2 200"), "{}", done.stderr);
     let log = server.next_connection();
     assert_eq!(log_field(&log, "alpn"), "h2", "{log}");
@@ -85,7 +93,10 @@ fn openssl_s_client_http_get() {
     assert!(text.contains("tlsflow (unix backend)"), "{text}");
     let log = server.next_connection();
     assert_eq!(log_field(&log, "requests"), "1", "{log}");
-    assert!(log_field(&log, "close").starts_with("close_notify"), "{log}");
+    assert!(
+        log_field(&log, "close").starts_with("close_notify"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -108,7 +119,10 @@ fn gnutls_cli_http_get() {
     assert!(status.success(), "gnutls-cli: {status}; {stderr}");
     let log = server.next_connection();
     assert_eq!(log_field(&log, "alpn"), "http/1.1", "{log}");
-    assert!(log_field(&log, "close").starts_with("close_notify"), "{log}");
+    assert!(
+        log_field(&log, "close").starts_with("close_notify"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -142,8 +156,12 @@ fn sigint_during_an_8mib_download_finishes_it_with_close_notify() {
     let mut first = vec![0u8; 64 * 1024];
     tls.read_exact(&mut first).unwrap();
     let pid = server.peer().pid().to_string();
-    run("kill", Command::new(require("kill")).args(["-INT", &pid]), LIMIT)
-        .assert_success("kill -INT");
+    run(
+        "kill",
+        Command::new(require("kill")).args(["-INT", &pid]),
+        LIMIT,
+    )
+    .assert_success("kill -INT");
     let mut rest = Vec::new();
     tls.read_to_end(&mut rest)
         .expect("the download ends with close_notify, not truncated");
@@ -155,7 +173,10 @@ fn sigint_during_an_8mib_download_finishes_it_with_close_notify() {
         + 4;
     assert!(first.starts_with(b"HTTP/1.1 200 OK\r\n"));
     assert_eq!(first.len() - head_end, BULK, "the whole body");
-    assert_eq!(sha256(&first[head_end..]), tlsflow::http::pattern_digest(BULK as u64));
+    assert_eq!(
+        sha256(&first[head_end..]),
+        tlsflow::http::pattern_digest(BULK as u64)
+    );
     tls.shutdown().unwrap();
     let log = server.next_connection();
     assert!(
@@ -163,5 +184,8 @@ fn sigint_during_an_8mib_download_finishes_it_with_close_notify() {
         "{log}"
     );
     let status = server.peer().wait_exit(LIMIT);
-    assert!(status.success(), "tlsflow serve exits 0 after Ctrl-C: {status}");
+    assert!(
+        status.success(),
+        "tlsflow serve exits 0 after Ctrl-C: {status}"
+    );
 }

@@ -10,10 +10,10 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::Watcher;
+use tls_unix::tokio::TlsAcceptor;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
-use tls_unix::tokio::TlsAcceptor;
 
 use super::log::{index_page, log_line, Cause, CloseReason, TlsEnd};
 use super::service::{self, App, ConnState};

@@ -29,9 +29,9 @@
 //! ```
 
 mod conn;
-mod stream;
 mod log;
 mod service;
+mod stream;
 
 use std::io;
 use std::net::SocketAddr;
@@ -40,11 +40,11 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+use hyper_util::server::graceful::GracefulShutdown;
 use rustls::ServerConfig;
+use tls_unix::tokio::TlsAcceptor;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
-use hyper_util::server::graceful::GracefulShutdown;
-use tls_unix::tokio::TlsAcceptor;
 
 pub use log::{index_page, log_line, Cause, CloseReason, TlsEnd, TRUNCATED};
 

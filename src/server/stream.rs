@@ -9,10 +9,10 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use tls_unix::tokio::TlsStream;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
-use tls_unix::tokio::TlsStream;
 
 use super::service::ConnState;
 
@@ -232,4 +232,3 @@ impl AsyncWrite for Lent {
         self.get_mut().conn().poll_shutdown(cx)
     }
 }
-

@@ -228,7 +228,9 @@ pub(crate) fn expect_clean_eof<R: Read>(r: &mut R) {
 /// One field `name=value` of a log line (`close=` is last and has spaces).
 pub(crate) fn log_field<'a>(line: &'a str, name: &str) -> &'a str {
     if name == "close" {
-        let at = line.find(" close=").unwrap_or_else(|| panic!("no close= in {line:?}"));
+        let at = line
+            .find(" close=")
+            .unwrap_or_else(|| panic!("no close= in {line:?}"));
         return &line[at + " close=".len()..];
     }
     let key = format!("{name}=");

@@ -280,7 +280,11 @@ pub(crate) fn write_vectored<W: Write + ?Sized>(
     let head = &bufs[0];
     let more = bufs[1..].iter().any(|b| !b.is_empty());
     if head.len() >= record {
-        let whole = if more { head.len() - head.len() % record } else { head.len() };
+        let whole = if more {
+            head.len() - head.len() % record
+        } else {
+            head.len()
+        };
         return write(s, io, &head[..whole]);
     }
     if !more {

@@ -15,11 +15,14 @@ use common::*;
 use tls_unix::tokio::{TlsAcceptor, TlsConnector, TlsStream};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream, ReadBuf};
 
+/// Body lengths of the records written, the header bytes of one in progress, and the
+/// body bytes it still lacks.
+type Records = Arc<Mutex<(Vec<usize>, Vec<u8>, usize)>>;
+
 /// A transport that parses the record headers of everything written to it.
 struct Recorder {
     inner: DuplexStream,
-    /// Body lengths of the records written, and the header bytes of one in progress.
-    records: Arc<Mutex<(Vec<usize>, Vec<u8>, usize)>>,
+    records: Records,
 }
 
 impl Recorder {
@@ -75,8 +78,6 @@ impl AsyncWrite for Recorder {
     }
 }
 
-type Records = Arc<Mutex<(Vec<usize>, Vec<u8>, usize)>>;
-
 async fn pair() -> (TlsStream<Recorder>, TlsStream<DuplexStream>, Records) {
     let (a, b) = tokio::io::duplex(4 << 20);
     let records = Records::default();
@@ -93,7 +94,10 @@ async fn pair() -> (TlsStream<Recorder>, TlsStream<DuplexStream>, Records) {
 
 /// Body lengths (less the TLS 1.3 inner type and tag) of records written since `from`.
 fn since(records: &Records, from: usize) -> Vec<usize> {
-    records.lock().unwrap().0[from..].iter().map(|n| n - 17).collect()
+    records.lock().unwrap().0[from..]
+        .iter()
+        .map(|n| n - 17)
+        .collect()
 }
 
 #[tokio::test]
@@ -121,7 +125,10 @@ async fn vectored_writes_fill_records() {
         .await
         .unwrap();
     assert_eq!(n, 16384, "gathered up to one full record");
-    let n2 = server.write_vectored(&[IoSlice::new(&body[384..])]).await.unwrap();
+    let n2 = server
+        .write_vectored(&[IoSlice::new(&body[384..])])
+        .await
+        .unwrap();
     assert_eq!(n2, 616);
     server.flush().await.unwrap();
     assert_eq!(since(&records, at), vec![16384, 616]);
