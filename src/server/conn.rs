@@ -63,6 +63,8 @@ pub(crate) async fn serve(
         truncated: false,
         state: state.clone(),
         idle: Idle::new(options.idle_timeout),
+        // RFC 9113 §3.2: HTTP/2 over TLS is chosen by ALPN, so no ALPN means HTTP/1.1.
+        hold_partial: info.as_ref().and_then(|i| i.alpn.as_deref()) != Some(b"h2".as_slice()),
     });
     let (cause, requests) = if options.echo {
         (echo(&mut conn, &mut stop).await, None)

@@ -88,6 +88,9 @@ pub(crate) struct Conn {
     pub(crate) truncated: bool,
     pub(crate) state: Arc<ConnState>,
     pub(crate) idle: Idle,
+    /// HTTP/1.1 (not HTTP/2): a flush may keep the partial record back while a body is
+    /// streaming. Never under HTTP/2, whose flow control could wait for the held bytes.
+    pub(crate) hold_partial: bool,
 }
 
 impl Conn {
@@ -158,7 +161,7 @@ impl AsyncWrite for Conn {
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if this.state.streaming.load(Ordering::SeqCst) > 0 {
+        if this.hold_partial && this.state.streaming.load(Ordering::SeqCst) > 0 {
             // Full records went out as they filled (the stream is in coalescing mode);
             // the partial one waits for the body's next chunk, which is ready now.
             return Poll::Ready(Ok(()));
