@@ -894,9 +894,8 @@ impl Session {
                 self.gather.clear();
                 result?;
             }
-            if self.gather.capacity() == 0 {
-                self.gather.reserve_exact(self.fragment);
-            }
+            // The gather buffer grows with what it holds (a small response gathers a few
+            // hundred bytes, not a record's worth of allocation), up to one record.
             let n = (self.fragment - self.gather.len()).min(data.len() - taken);
             self.gather.extend_from_slice(&data[taken..taken + n]);
             taken += n;

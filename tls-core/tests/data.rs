@@ -268,6 +268,27 @@ fn coalescing_gathers_small_writes_into_full_records() {
 }
 
 #[test]
+fn coalescing_seals_whole_records_of_a_large_write_directly() {
+    let mut pair = common::connected_on(KeyKind::EcdsaP256, TLS13, FaultPlan::CLEAN, 6);
+    pair.client.session.set_coalescing(true).unwrap();
+    let small = pattern(12, 100);
+    let big = pattern(13, 40_000);
+    let before = pair.records(Dir::ClientToServer).len();
+    assert_eq!(pair.client.session.send(&small), Ok(100));
+    assert_eq!(pair.client.session.send(&big), Ok(40_000));
+    pair.client.session.flush().unwrap();
+    pair.drive();
+    let lens: Vec<usize> = pair.records(Dir::ClientToServer)[before..]
+        .iter()
+        .map(|r| r.len + 5 - TLS13_OVERHEAD)
+        .collect();
+    // The gathered 100 bytes fill their record from the large write; then one whole
+    // record straight from it, and its tail gathered until the flush.
+    assert_eq!(lens, vec![FRAGMENT, FRAGMENT, 40_100 - 2 * FRAGMENT]);
+    assert!(pair.server.plaintext == [small, big].concat());
+}
+
+#[test]
 fn coalesced_writes_flush_on_close_and_when_turned_off() {
     let mut pair = common::connected(
         KeyKind::EcdsaP256,
