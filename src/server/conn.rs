@@ -130,6 +130,7 @@ async fn http(
         .expect("hyper dropped the connection, which sent the stream home");
     let cause = match result {
         Ok(()) => None,
+        Err(e) if answered_then_closed(&*e, &conn) => None,
         Err(e) => classify(&*e, conn.truncated),
     };
     if state.body_too_large.load(Ordering::SeqCst) {
@@ -140,6 +141,21 @@ async fn http(
         other => other,
     };
     (conn, cause)
+}
+
+/// hyper calls it an incomplete message when the peer's close_notify arrives while its
+/// last flush is still pending on our side, though every byte of the response was already
+/// handed to the TLS stream and has left: the client read it all, then closed (curl does,
+/// at once). Not an error when our side holds nothing more.
+fn answered_then_closed(e: &(dyn std::error::Error + 'static), conn: &Conn) -> bool {
+    let incomplete = core::iter::successors(Some(e), |e| e.source())
+        .filter_map(|e| e.downcast_ref::<hyper::Error>())
+        .any(hyper::Error::is_incomplete_message);
+    let session = conn.tls.session();
+    incomplete
+        && session.peer_has_closed()
+        && !session.has_output()
+        && conn.state.streaming.load(Ordering::SeqCst) == 0
 }
 
 /// Names a connection error; `None` for the peer's truncation (the TLS end says it).
