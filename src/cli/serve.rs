@@ -43,24 +43,27 @@ pub(crate) struct ServeArgs {
 /// Flags of the Unix backend (tokio and hyper).
 #[derive(Debug, Args)]
 struct UnixArgs {
-    /// Worker threads (default: one per core; 1: a single worker).
+    /// With the Unix backend: worker threads (default: one per core; 1: a single worker).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,
-    /// Seconds a request head may take to arrive once begun (HTTP/1.1).
+    /// With the Unix backend: seconds a request head may take to arrive (HTTP/1.1; the
+    /// clock starts when the server begins waiting for a head, so this is also how long an
+    /// idle keep-alive connection is kept).
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = seconds)]
     header_timeout: Duration,
-    /// Seconds an open connection may stay silent while the server waits for it (an idle
-    /// keep-alive connection), and a write may wait for the peer.
+    /// With the Unix backend: seconds a connection may go without traffic either way while
+    /// the server waits to read (HTTP/2, echo), and a write may wait for the peer.
     #[arg(long, value_name = "SECS", default_value = "60", value_parser = seconds)]
     idle_timeout: Duration,
     /// With the Unix backend: most connections served at once; more wait in the listen
     /// backlog.
     #[arg(long, value_name = "N", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
     max_connections_open: u32,
-    /// Largest request body in bytes (POST/PUT); larger gets 413.
+    /// With the Unix backend: largest request body in bytes (POST/PUT); larger gets 413.
     #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024 * 1024)]
     max_body: u64,
-    /// Largest request head in bytes (HTTP/1.1, at least 8192); larger gets 431.
+    /// With the Unix backend: largest request head in bytes (HTTP/1.1, at least 8192);
+    /// larger gets 431.
     #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024)]
     max_header_bytes: usize,
 }
