@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod http;
+pub mod server;
 
 pub use tls_core as core;
 pub use tls_unikernel as unikernel;

@@ -20,7 +20,6 @@ use tls_unikernel::wire::{Pair, Wire, A, B};
 use tls_unikernel::{Error as NetError, Options as NetOptions, PollAt, TlsSocket};
 
 use super::get::{fetch, Url};
-use super::serve::UnixServer;
 use super::Error;
 use tlsflow::http;
 
@@ -120,10 +119,10 @@ fn configs(pki: &Pki, opts: &Options) -> (Arc<rustls::ClientConfig>, Arc<rustls:
     )
 }
 
-/// A real server on 127.0.0.1 (tls-unix, blocking), fetched by the tlsflow client and by
+/// A real server on 127.0.0.1 (`tlsflow::server`), fetched by the tlsflow client and by
 /// curl and `openssl s_client` when they are installed.
 fn unix_backend(pki: &Pki, bytes: u64) -> Result<(), Error> {
-    println!("unix backend (tls-unix blocking sockets, 127.0.0.1):");
+    println!("unix backend (tlsflow::server: hyper on tls-unix's tokio flavour, 127.0.0.1):");
     let opts = Options {
         alpn: vec![b"http/1.1".to_vec()],
         resumption: true,
@@ -135,11 +134,10 @@ fn unix_backend(pki: &Pki, bytes: u64) -> Result<(), Error> {
     let log: Arc<dyn Fn(String) + Send + Sync> = Arc::new(move |line| {
         let _ = log_tx.lock().unwrap().send(line);
     });
-    let server = UnixServer::start(
+    let server = tlsflow::server::Server::start(
         listener,
         Arc::new(pki.server_config(&opts)),
-        false,
-        None,
+        tlsflow::server::Options::default(),
         log,
     )?;
     let addr = server.addr();

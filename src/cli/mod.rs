@@ -23,7 +23,7 @@ enum Command {
     /// Run the engine on embedded defaults: a throwaway CA and server certificate, client
     /// and server sessions in memory, what each handshake negotiated and how fast data moves.
     Demo(demo::DemoArgs),
-    /// Serve HTTPS (HTTP/1.1), or echo with --echo, and log one line per connection.
+    /// Serve HTTPS (HTTP/1.1 and HTTP/2), or echo with --echo, and log one line per connection.
     Serve(serve::ServeArgs),
     /// Fetch an https:// URL, like curl (HTTP/2 when the server picks it, else HTTP/1.1).
     Get(get::GetArgs),

@@ -1,20 +1,19 @@
-//! `tlsflow serve`: HTTPS (or an echo service) on a chosen backend.
+//! `tlsflow serve`: HTTPS (or an echo service) on a chosen backend. The Unix backend is
+//! [`tlsflow::server`]; this is its command line.
 
-use std::io::{self, BufReader, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::io::{self, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Args;
-use rustls::ServerConfig;
-use tls_unix::{blocking, Options};
+use tlsflow::server::{Options, Server};
 
 use super::tls::{server_config, ServerTlsArgs};
 use super::unikernel::{self, Backend, TapArgs};
 use super::Error;
-use tlsflow::http;
+
+pub(crate) use tlsflow::server::{index_page, TRUNCATED};
 
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
@@ -34,113 +33,57 @@ pub(crate) struct ServeArgs {
     #[arg(long)]
     max_connections: Option<u64>,
     #[command(flatten)]
+    unix: UnixArgs,
+    #[command(flatten)]
     limits: unikernel::ServeLimits,
     #[command(flatten)]
     tls: ServerTlsArgs,
 }
 
-/// Stops a [`UnixServer`]: no more accepts, open connections shut down.
-#[derive(Debug)]
-pub(crate) struct Stopper {
-    addr: SocketAddr,
-    stop: AtomicBool,
-    open: Mutex<Vec<(u64, TcpStream)>>,
+/// Flags of the Unix backend (tokio and hyper).
+#[derive(Debug, Args)]
+struct UnixArgs {
+    /// With the Unix backend: worker threads (default: one per core; 1: a single worker).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
+    /// With the Unix backend: seconds a request head may take to arrive (HTTP/1.1; the
+    /// clock starts when the server begins waiting for a head, so this is also how long an
+    /// idle keep-alive connection is kept).
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = seconds)]
+    header_timeout: Duration,
+    /// With the Unix backend: seconds a connection may go without traffic either way while
+    /// the server waits to read (HTTP/2, echo), and a write may wait for the peer.
+    #[arg(long, value_name = "SECS", default_value = "60", value_parser = seconds)]
+    idle_timeout: Duration,
+    /// With the Unix backend: most connections served at once; more wait in the listen
+    /// backlog.
+    #[arg(long, value_name = "N", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections_open: u32,
+    /// With the Unix backend: largest request body in bytes (POST/PUT); larger gets 413.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024 * 1024)]
+    max_body: u64,
+    /// With the Unix backend: largest request head in bytes (HTTP/1.1, at least 8192);
+    /// larger gets 431.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024)]
+    max_header_bytes: usize,
 }
 
-impl Stopper {
-    /// Stops accepting (waking the accept call with a connection of our own) and shuts
-    /// down open connections, so the server ends promptly.
-    pub(crate) fn trigger(&self) {
-        self.stop.store(true, Ordering::SeqCst);
-        for (_, stream) in self.open.lock().unwrap().iter() {
-            let _ = stream.shutdown(Shutdown::Both);
-        }
-        let _ = TcpStream::connect(self.addr);
-    }
+fn seconds(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s.parse().map_err(|e| format!("{s:?}: {e}"))?;
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
 }
 
-/// An HTTPS (or echo) server on the Unix backend: an accept loop on its own thread and a
-/// thread per connection, each logging one line through `log`.
-pub(crate) struct UnixServer {
-    stopper: Arc<Stopper>,
-    thread: thread::JoinHandle<()>,
-}
-
-impl UnixServer {
-    pub(crate) fn start(
-        listener: TcpListener,
-        config: Arc<ServerConfig>,
-        echo: bool,
-        max_connections: Option<u64>,
-        log: Arc<dyn Fn(String) + Send + Sync>,
-    ) -> io::Result<Self> {
-        let stopper = Arc::new(Stopper {
-            addr: listener.local_addr()?,
-            stop: AtomicBool::new(false),
-            open: Mutex::new(Vec::new()),
-        });
-        let s = stopper.clone();
-        let thread =
-            thread::spawn(move || accept_loop(&listener, &config, echo, max_connections, &s, &log));
-        Ok(Self { stopper, thread })
-    }
-
-    pub(crate) fn addr(&self) -> SocketAddr {
-        self.stopper.addr
-    }
-
-    pub(crate) fn stopper(&self) -> Arc<Stopper> {
-        self.stopper.clone()
-    }
-
-    /// Waits for the accept loop (and every connection) to end.
-    pub(crate) fn join(self) {
-        let _ = self.thread.join();
-    }
-
-    /// Stops the server and waits for it.
-    pub(crate) fn stop(self) {
-        self.stopper.trigger();
-        self.join();
-    }
-}
-
-fn accept_loop(
-    listener: &TcpListener,
-    config: &Arc<ServerConfig>,
-    echo: bool,
-    max_connections: Option<u64>,
-    stopper: &Arc<Stopper>,
-    log: &Arc<dyn Fn(String) + Send + Sync>,
-) {
-    let mut workers = Vec::new();
-    for (id, stream) in (0u64..).zip(listener.incoming()) {
-        if stopper.stop.load(Ordering::SeqCst) {
-            break;
-        }
-        let stream = match stream {
-            Ok(s) => s,
-            Err(e) => {
-                log(format!("tlsflow: accept failed: {e}"));
-                continue;
-            }
-        };
-        if let Ok(clone) = stream.try_clone() {
-            stopper.open.lock().unwrap().push((id, clone));
-        }
-        let (config, stopper, log) = (config.clone(), stopper.clone(), log.clone());
-        workers.push(thread::spawn(move || {
-            log(serve_one(stream, config, echo));
-            stopper.open.lock().unwrap().retain(|(i, _)| *i != id);
-        }));
-        workers.retain(|w| !w.is_finished());
-        if max_connections.is_some_and(|max| id + 1 >= max) {
-            break;
-        }
-    }
-    for w in workers {
-        let _ = w.join();
-    }
+/// The one log line per connection both backends print (the unikernel backend has no
+/// request count).
+pub(crate) fn log_line(
+    peer: &str,
+    info: Option<&tls_core::HandshakeInfo>,
+    read: u64,
+    written: u64,
+    millis: u128,
+    close: &str,
+) -> String {
+    tlsflow::server::log_line(peer, info, read, written, millis, None, &close)
 }
 
 pub(crate) fn run(args: &ServeArgs) -> Result<(), Error> {
@@ -154,24 +97,34 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Error> {
             args.limits,
         );
     }
-    let (config, what) = server_config(&args.tls)?;
+    let (mut config, what) = server_config(&args.tls)?;
+    if config.alpn_protocols.is_empty() && !args.echo {
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    }
     let listener =
         TcpListener::bind(args.addr).map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
     let addr = listener.local_addr()?;
-    let log: Arc<dyn Fn(String) + Send + Sync> = Arc::new(|line| {
+    let log: tlsflow::server::Log = Arc::new(|line| {
         let mut out = io::stdout().lock();
         let _ = writeln!(out, "{line}");
         let _ = out.flush();
     });
-    let server = UnixServer::start(
-        listener,
-        Arc::new(config),
-        args.echo,
-        args.max_connections,
-        log,
-    )?;
-    let stopper = server.stopper();
-    ctrlc::set_handler(move || stopper.trigger())
+    let u = &args.unix;
+    let options = Options {
+        echo: args.echo,
+        threads: u.threads.map(usize::from),
+        header_timeout: u.header_timeout,
+        idle_timeout: u.idle_timeout,
+        write_timeout: u.idle_timeout,
+        max_connections_open: u.max_connections_open as usize,
+        max_header_bytes: u.max_header_bytes,
+        max_body: u.max_body,
+        max_connections: args.max_connections,
+        ..Options::default()
+    };
+    let server = Server::start(listener, Arc::new(config), options, log)?;
+    let handle = server.handle();
+    ctrlc::set_handler(move || handle.shutdown())
         .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
     println!(
         "tlsflow: listening on {addr} ({}, {what})",
@@ -193,211 +146,4 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Error> {
     server.join();
     println!("tlsflow: stopped");
     Ok(())
-}
-
-/// How the log names a connection whose transport ended before the peer's close_notify.
-pub(crate) const TRUNCATED: &str = "peer closed without close_notify (truncated)";
-
-fn options() -> Options {
-    Options {
-        handshake_timeout: Some(Duration::from_secs(10)),
-        read_timeout: Some(Duration::from_secs(60)),
-        write_timeout: Some(Duration::from_secs(60)),
-        ..Options::default()
-    }
-}
-
-/// Counts plaintext both ways.
-struct Counted<S> {
-    inner: S,
-    read: u64,
-    written: u64,
-}
-
-impl<S: Read> Read for Counted<S> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.read += n as u64;
-        Ok(n)
-    }
-}
-
-impl<S: Write> Write for Counted<S> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.written += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-/// Serves one connection and returns its log line.
-fn serve_one(stream: TcpStream, config: Arc<ServerConfig>, echo: bool) -> String {
-    let start = Instant::now();
-    let peer = stream
-        .peer_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_else(|_| "?".into());
-    let tls = match blocking::accept(config, stream, options()) {
-        Ok(tls) => tls,
-        Err(e) => {
-            return format!(
-                "{peer} handshake failed: {e} ({} ms)",
-                start.elapsed().as_millis()
-            )
-        }
-    };
-    let info = tls.handshake_info().cloned();
-    let client_cert = tls.session().peer_certificates().is_some();
-    let mut conn = Counted {
-        inner: tls,
-        read: 0,
-        written: 0,
-    };
-    let outcome = if echo {
-        echo_loop(&mut conn)
-    } else {
-        http_loop(&mut conn, info.as_ref(), client_cert)
-    };
-    let close = match outcome.and_then(|()| finish(&mut conn.inner)) {
-        Ok(reason) => reason,
-        // Wherever it happens (between keep-alive requests, too), a transport end before
-        // close_notify is reported the same way.
-        Err(e) if tls_unix::tls_error(&e) == Some(&tls_core::Error::Truncated) => {
-            TRUNCATED.to_string()
-        }
-        Err(e) => format!("error: {e}"),
-    };
-    log_line(
-        &peer,
-        info.as_ref(),
-        conn.read,
-        conn.written,
-        start.elapsed().as_millis(),
-        &close,
-    )
-}
-
-/// The one log line per connection both backends print.
-pub(crate) fn log_line(
-    peer: &str,
-    info: Option<&tls_core::HandshakeInfo>,
-    read: u64,
-    written: u64,
-    millis: u128,
-    close: &str,
-) -> String {
-    let (version, suite, alpn, resumed) = match info {
-        Some(i) => (
-            format!("{:?}", i.version),
-            format!("{:?}", i.cipher_suite),
-            i.alpn
-                .as_deref()
-                .map(|a| String::from_utf8_lossy(a).into_owned())
-                .unwrap_or_else(|| "-".into()),
-            i.resumed,
-        ),
-        None => ("?".into(), "?".into(), "-".into(), false),
-    };
-    format!(
-        "{peer} {version} {suite} alpn={alpn} resumed={resumed} in={read} out={written} {millis} ms close={close}"
-    )
-}
-
-/// Echoes until the peer's close_notify.
-fn echo_loop<S: Read + Write>(conn: &mut S) -> io::Result<()> {
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        match conn.read(&mut buf)? {
-            0 => return Ok(()),
-            n => conn.write_all(&buf[..n])?,
-        }
-        conn.flush()?;
-    }
-}
-
-/// The `/` page: what the connection negotiated, on either backend.
-pub(crate) fn index_page(
-    backend: &str,
-    info: Option<&tls_core::HandshakeInfo>,
-    client_cert: bool,
-) -> String {
-    let Some(i) = info else {
-        return "tlsflow\n".into();
-    };
-    let alpn = i
-        .alpn
-        .as_deref()
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .unwrap_or_else(|| "-".into());
-    format!(
-        "tlsflow ({backend} backend)\nversion: {:?}\ncipher suite: {:?}\nkey exchange: {}\nalpn: {alpn}\nsni: {}\nresumed: {}\nclient certificate: {}\n",
-        i.version,
-        i.cipher_suite,
-        i.key_exchange.map(|g| format!("{g:?}")).unwrap_or_else(|| "-".into()),
-        i.sni.as_deref().unwrap_or("-"),
-        i.resumed,
-        if client_cert { "yes" } else { "no" },
-    )
-}
-
-fn http_loop<S>(
-    conn: &mut Counted<tls_unix::blocking::TlsStream<S>>,
-    info: Option<&tls_core::HandshakeInfo>,
-    client_cert: bool,
-) -> io::Result<()>
-where
-    S: Read + Write,
-{
-    let page = index_page("unix", info, client_cert);
-    // One reader for the whole connection, so pipelined requests are not lost.
-    let mut reader = BufReader::new(conn);
-    loop {
-        let Some(request) = http::read_request(&mut reader)? else {
-            return Ok(()); // the client's close_notify
-        };
-        let route = match (request.method.as_str(), request.content_length) {
-            ("GET", _) => http::route(&request.path),
-            ("POST" | "PUT", Some(len)) => {
-                if request.expect_continue {
-                    let conn = reader.get_mut();
-                    conn.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
-                    conn.flush()?;
-                }
-                http::Route::Digest(http::digest_body(&mut reader, len)?, len)
-            }
-            _ => http::Route::NotFound,
-        };
-        let conn = reader.get_mut();
-        http::write_response(&mut *conn, &route, &page, request.keep_alive)?;
-        conn.flush()?;
-        if !request.keep_alive {
-            return Ok(());
-        }
-    }
-}
-
-/// Sends close_notify and reads until the peer's, naming how the connection ended.
-fn finish<S: Read + Write + tls_unix::HalfClose>(
-    tls: &mut tls_unix::blocking::TlsStream<S>,
-) -> io::Result<String> {
-    let peer_first = tls.session().peer_has_closed();
-    tls.shutdown()?;
-    let mut sink = [0u8; 4096];
-    loop {
-        match tls.read(&mut sink) {
-            Ok(0) => {
-                return Ok(if peer_first {
-                    "close_notify (peer first)".into()
-                } else {
-                    "close_notify (both)".into()
-                })
-            }
-            Ok(_) => continue,
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(TRUNCATED.into()),
-            Err(e) => return Err(e),
-        }
-    }
 }

@@ -202,6 +202,11 @@ impl OurServer {
     pub(crate) fn output(&self) -> String {
         self.peer.output()
     }
+
+    /// The server process (to signal it).
+    pub(crate) fn peer(&mut self) -> &mut Peer {
+        &mut self.peer
+    }
 }
 
 /// One field `name=value` of a `tlsflow serve` connection log line.

@@ -234,20 +234,18 @@ impl Session {
             self.input_room()
         };
         // A fresh buffer must be zero-filled before it can be lent out. Handshake flights
-        // are a few KB, so during the handshake it grows in doubling steps from 4 KiB
-        // (never less than what completes the record in flight) instead of zero-filling
-        // the whole room; afterwards reads get the whole room, as bulk transfers want.
-        let offer = if self.conn.is_handshaking() {
-            let step = (self.inbound.capacity() * 2).max(RECEIVE_STEP);
-            room.min(
-                self.inbound
-                    .initialized_spare()
-                    .max(step)
-                    .max(self.record_completion()),
-            )
-        } else {
-            room
-        };
+        // and requests are a few KB, so it grows in doubling steps from 4 KiB (never less
+        // than what completes the record in flight) instead of zero-filling the whole
+        // room: a keep-alive connection whose buffers were released while it was quiet
+        // zero-fills 4 KiB for its next small request, not 18 KiB; bulk transfers reach
+        // the whole room after a few reads.
+        let step = (self.inbound.capacity() * 2).max(RECEIVE_STEP);
+        let offer = room.min(
+            self.inbound
+                .initialized_spare()
+                .max(step)
+                .max(self.record_completion()),
+        );
         self.inbound.spare_mut(offer)
     }
 
@@ -562,6 +560,17 @@ impl Session {
         self.overhead
     }
 
+    /// Plaintext bytes a full record carries (16384, or less under the config's
+    /// `max_fragment_size`). Writers that gather small pieces gather up to this much.
+    pub fn max_fragment(&self) -> usize {
+        self.fragment
+    }
+
+    /// Whether coalescing mode is on (see [`set_coalescing`](Self::set_coalescing)).
+    pub fn is_coalescing(&self) -> bool {
+        self.coalesce
+    }
+
     /// Bytes of buffer memory the session holds now (inbound, outbound, staged plaintext,
     /// gather buffer), not counting rustls' own state.
     pub fn buffered_bytes(&self) -> usize {
@@ -863,6 +872,18 @@ impl Session {
     fn send_coalesced(&mut self, data: &[u8]) -> Result<usize, Error> {
         let mut taken = 0;
         while taken < data.len() {
+            if self.gather.is_empty() && data.len() - taken >= self.fragment {
+                // Whole records straight from `data`: gathering would only copy them.
+                let budget = self.limits.outbound.saturating_sub(self.outbound.len());
+                let fits = self.plaintext_fitting(budget) / self.fragment * self.fragment;
+                let n = ((data.len() - taken) / self.fragment * self.fragment).min(fits);
+                if n == 0 {
+                    break;
+                }
+                self.encrypt_to_queue(&data[taken..taken + n])?;
+                taken += n;
+                continue;
+            }
             if self.gather.len() == self.fragment {
                 if self.outbound.len() >= self.limits.outbound {
                     break;
@@ -873,9 +894,8 @@ impl Session {
                 self.gather.clear();
                 result?;
             }
-            if self.gather.capacity() == 0 {
-                self.gather.reserve_exact(self.fragment);
-            }
+            // The gather buffer grows with what it holds (a small response gathers a few
+            // hundred bytes, not a record's worth of allocation), up to one record.
             let n = (self.fragment - self.gather.len()).min(data.len() - taken);
             self.gather.extend_from_slice(&data[taken..taken + n]);
             taken += n;

@@ -232,7 +232,10 @@ fn coalescing_gathers_small_writes_into_full_records() {
     let mut pair = common::connected_on(KeyKind::EcdsaP256, TLS13, FaultPlan::CLEAN, 5);
     let msg = pattern(11, 64 * 1000);
     let before = pair.records(Dir::ClientToServer).len();
+    assert!(!pair.client.session.is_coalescing());
+    assert_eq!(pair.client.session.max_fragment(), FRAGMENT);
     pair.client.session.set_coalescing(true).unwrap();
+    assert!(pair.client.session.is_coalescing());
     for chunk in msg.chunks(64) {
         assert_eq!(pair.client.session.send(chunk), Ok(64));
     }
@@ -262,6 +265,27 @@ fn coalescing_gathers_small_writes_into_full_records() {
     pair.drive();
     assert_eq!(pair.records(Dir::ClientToServer).len() - before, 10);
     assert_eq!(pair.server.plaintext, msg[..640]);
+}
+
+#[test]
+fn coalescing_seals_whole_records_of_a_large_write_directly() {
+    let mut pair = common::connected_on(KeyKind::EcdsaP256, TLS13, FaultPlan::CLEAN, 6);
+    pair.client.session.set_coalescing(true).unwrap();
+    let small = pattern(12, 100);
+    let big = pattern(13, 40_000);
+    let before = pair.records(Dir::ClientToServer).len();
+    assert_eq!(pair.client.session.send(&small), Ok(100));
+    assert_eq!(pair.client.session.send(&big), Ok(40_000));
+    pair.client.session.flush().unwrap();
+    pair.drive();
+    let lens: Vec<usize> = pair.records(Dir::ClientToServer)[before..]
+        .iter()
+        .map(|r| r.len + 5 - TLS13_OVERHEAD)
+        .collect();
+    // The gathered 100 bytes fill their record from the large write; then one whole
+    // record straight from it, and its tail gathered until the flush.
+    assert_eq!(lens, vec![FRAGMENT, FRAGMENT, 40_100 - 2 * FRAGMENT]);
+    assert!(pair.server.plaintext == [small, big].concat());
 }
 
 #[test]

@@ -122,6 +122,12 @@ where
 ///   [`Limits::outbound`](tls_core::Limits::outbound) at a time, so memory stays bounded).
 /// * `flush` writes data gathered in coalescing mode
 ///   ([`Session::set_coalescing`]) and flushes the transport.
+/// * Each `write` call is sealed into records of its own, so many small writes (an HTTP
+///   head written piece by piece) become many small records. To send a message as few
+///   records, either wrap the stream in a [`std::io::BufWriter`] (up to its capacity per
+///   `write`; give it 16 KiB) and `flush` at the end of the message, or turn on
+///   [`Session::set_coalescing`] through [`session_mut`](Self::session_mut): small writes
+///   are then gathered into full records and the rest goes out at `flush`.
 /// * [`shutdown`](Self::shutdown) sends close_notify and half-closes the transport; reading
 ///   goes on (see the [crate docs](crate#shutdown)).
 ///

@@ -19,7 +19,7 @@
 //! 5. After a fatal TLS error the alert the engine queued is written once (a "last gasp",
 //!    errors ignored) before the error is returned.
 
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 
 use tls_core::Session;
 
@@ -163,6 +163,19 @@ pub(crate) fn read<T: Read + Write + ?Sized>(
     if buf.is_empty() {
         return Ok(0);
     }
+    read_by(s, io, notified, |s| s.recv(buf))
+}
+
+/// [`read`] with the engine call that takes plaintext given by the caller: `take` is
+/// [`Session::recv`] or [`Session::recv_with`] (which copies into memory that need not be
+/// initialised first, such as tokio's `ReadBuf`). `take` must have room for at least one
+/// byte, so `Ok(0)` from it means the peer's close_notify.
+pub(crate) fn read_by<T: Read + Write + ?Sized>(
+    s: &mut Session,
+    io: &mut T,
+    notified: bool,
+    mut take: impl FnMut(&mut Session) -> Result<usize, tls_core::Error>,
+) -> io::Result<usize> {
     loop {
         // Control records (KeyUpdate replies, alerts) and anything left by an earlier
         // write go out first, but reading never waits for write space.
@@ -171,7 +184,7 @@ pub(crate) fn read<T: Read + Write + ?Sized>(
             Err(e) if would_block(&e) => {}
             Err(e) => return Err(e),
         }
-        match s.recv(buf) {
+        match take(s) {
             Ok(n) => {
                 if n > 0 && s.has_output() {
                     // What this input produced (a KeyUpdate reply); errors will show again.
@@ -227,6 +240,66 @@ pub(crate) fn write<W: Write + ?Sized>(
             return Err(stalled("the engine takes no plaintext and has no output"));
         }
     }
+}
+
+/// [`write`] for several slices, sealing their bytes (in order) into as few records as
+/// they fill, with the same partial-write semantics: the count is of plaintext taken from
+/// the front of the concatenation.
+///
+/// In coalescing mode the engine gathers the slices itself. Otherwise a slice of a
+/// record's worth or more is encrypted straight from the caller's memory (whole records
+/// only while more slices follow, so its tail joins them), and shorter slices are copied,
+/// up to one record of plaintext, into a gather buffer first: a copy of plaintext, never
+/// of a record.
+pub(crate) fn write_vectored<W: Write + ?Sized>(
+    s: &mut Session,
+    io: &mut W,
+    bufs: &[IoSlice<'_>],
+) -> io::Result<usize> {
+    let Some(first) = bufs.iter().position(|b| !b.is_empty()) else {
+        return Ok(0);
+    };
+    let bufs = &bufs[first..];
+    if s.is_coalescing() {
+        let mut taken = 0;
+        for buf in bufs {
+            match write(s, io, buf) {
+                Ok(n) => {
+                    taken += n;
+                    if n < buf.len() {
+                        break;
+                    }
+                }
+                Err(_) if taken > 0 => break,
+                Err(e) => return Err(e),
+            }
+        }
+        return Ok(taken);
+    }
+    let record = s.max_fragment().max(1);
+    let head = &bufs[0];
+    let more = bufs[1..].iter().any(|b| !b.is_empty());
+    if head.len() >= record {
+        let whole = if more {
+            head.len() - head.len() % record
+        } else {
+            head.len()
+        };
+        return write(s, io, &head[..whole]);
+    }
+    if !more {
+        return write(s, io, head);
+    }
+    let total: usize = bufs.iter().map(|b| b.len()).sum();
+    let mut gather = Vec::with_capacity(total.min(record));
+    for buf in bufs {
+        let n = (record - gather.len()).min(buf.len());
+        gather.extend_from_slice(&buf[..n]);
+        if gather.len() == record {
+            break;
+        }
+    }
+    write(s, io, &gather)
 }
 
 /// Encrypts data gathered in coalescing mode and writes all pending output (then flushes

@@ -6,7 +6,9 @@
 //! took some plaintext (the records go out on later calls), `Pending` only when it took none;
 //! `poll_flush` writes everything queued and flushes the transport; `poll_shutdown` sends
 //! close_notify once, writes it and shuts the transport's writing side down, while reading
-//! goes on until the peer's close_notify (see the [crate docs](crate#shutdown)). A
+//! goes on until the peer's close_notify (see the [crate docs](crate#shutdown)).
+//! `poll_write_vectored` seals the slices it is given into as few records as they fill
+//! (`is_write_vectored` is `true`), so hyper's head-plus-body writes leave as one record. A
 //! transport that ends before close_notify makes `poll_read` fail with
 //! [`io::ErrorKind::UnexpectedEof`] carrying [`tls_core::Error::Truncated`].
 //!
@@ -55,7 +57,7 @@ use core::future::{poll_fn, Future};
 use core::pin::Pin;
 use core::task::{Context, Poll};
 use core::time::Duration;
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::sync::Arc;
 
 use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -303,6 +305,27 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsStream<IO> {
         this.write_timer.settle(cx, result, Timeout::Write)
     }
 
+    /// Seals the slices into as few records as they fill (see
+    /// [`is_write_vectored`](Self::is_write_vectored)); `Ready(Ok(n))` as soon as some
+    /// plaintext was taken, like [`poll_write`](Self::poll_write).
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let mut io = SyncIo::new(&mut this.io, cx);
+        let result = pump::write_vectored(&mut this.session, &mut io, bufs);
+        this.write_timer.settle(cx, result, Timeout::Write)
+    }
+
+    /// `true`: a response head and a small body written together (as hyper does) leave as
+    /// one record. Slices shorter than a record are gathered (a copy of plaintext, up to
+    /// one record) unless the engine is in coalescing mode, which gathers them itself.
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let mut io = SyncIo::new(&mut this.io, cx);
@@ -319,15 +342,25 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsStream<IO> {
     }
 }
 
-/// `pump::read` into the unfilled part of a `ReadBuf`.
+/// `pump::read` into the unfilled part of a `ReadBuf`, copying plaintext straight from
+/// the engine (`recv_with`), so the buffer needs no zero-filling first: hyper hands a
+/// fresh uninitialised `ReadBuf` of 8 KiB or more to every read.
 fn read_into<T: Read + Write>(
     s: &mut Session,
     io: &mut T,
     buf: &mut ReadBuf<'_>,
     notified: bool,
 ) -> io::Result<()> {
-    let n = pump::read(s, io, buf.initialize_unfilled(), notified)?;
-    buf.advance(n);
+    if buf.remaining() == 0 {
+        return Ok(());
+    }
+    pump::read_by(s, io, notified, |s| {
+        s.recv_with(|data| {
+            let n = data.len().min(buf.remaining());
+            buf.put_slice(&data[..n]);
+            n
+        })
+    })?;
     Ok(())
 }
 

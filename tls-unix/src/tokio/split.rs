@@ -2,7 +2,7 @@
 
 use core::pin::Pin;
 use core::task::{Context, Poll};
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Wake, Waker};
 
@@ -271,6 +271,19 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for WriteHalf<W> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         self.get_mut().run(cx, |s, io, _| pump::write(s, io, buf))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut()
+            .run(cx, |s, io, _| pump::write_vectored(s, io, bufs))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
