@@ -123,7 +123,9 @@ pub struct Fetch {
 
 impl fmt::Debug for Fetch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Fetch").field("got", &self.got).finish_non_exhaustive()
+        f.debug_struct("Fetch")
+            .field("got", &self.got)
+            .finish_non_exhaustive()
     }
 }
 
@@ -170,7 +172,8 @@ impl Fetch {
         let since = *self.since.get_or_insert(now);
         let before = (self.sent, self.got, self.input.len());
         let event = self.advance(sockets, sink)?;
-        if !matches!(event, FetchEvent::Pending) || before != (self.sent, self.got, self.input.len())
+        if !matches!(event, FetchEvent::Pending)
+            || before != (self.sent, self.got, self.input.len())
         {
             self.since = Some(now);
         } else if now >= since + self.timeout {
@@ -237,7 +240,9 @@ impl Fetch {
                             self.tls.close(sockets);
                             self.phase = Phase::Lingering;
                         }
-                        Err(FetchError::Socket(tls_unikernel::Error::Finished | tls_unikernel::Error::Truncated)) => {
+                        Err(FetchError::Socket(
+                            tls_unikernel::Error::Finished | tls_unikernel::Error::Truncated,
+                        )) => {
                             return Err(FetchError::BodyTruncated {
                                 got: self.got,
                                 want: match body {
@@ -267,9 +272,11 @@ impl Fetch {
                         return Ok(FetchEvent::Pending);
                     }
                     self.phase = Phase::Finished;
-                    let info = self.tls.handshake_info().cloned().ok_or(FetchError::Socket(
-                        tls_unikernel::Error::InvalidState,
-                    ))?;
+                    let info = self
+                        .tls
+                        .handshake_info()
+                        .cloned()
+                        .ok_or(FetchError::Socket(tls_unikernel::Error::InvalidState))?;
                     let digest = core::mem::replace(
                         &mut self.digest,
                         ring::digest::Context::new(&ring::digest::SHA256),
@@ -282,7 +289,9 @@ impl Fetch {
                         unclean_close: self.unclean.take(),
                     }));
                 }
-                Phase::Finished => return Err(FetchError::Socket(tls_unikernel::Error::InvalidState)),
+                Phase::Finished => {
+                    return Err(FetchError::Socket(tls_unikernel::Error::InvalidState))
+                }
             }
         }
     }
@@ -297,7 +306,11 @@ impl Fetch {
         Ok(result? > 0)
     }
 
-    fn consume_input(&mut self, body: BodyLength, sink: &mut dyn FnMut(&[u8])) -> Result<(), FetchError> {
+    fn consume_input(
+        &mut self,
+        body: BodyLength,
+        sink: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), FetchError> {
         let already = self.got;
         let (digest, got) = (&mut self.digest, &mut self.got);
         let mut take = |data: &[u8]| {

@@ -192,9 +192,9 @@ impl fmt::Display for Alpn<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
             None => f.write_str("-"),
-            Some(p) => p
-                .iter()
-                .try_for_each(|&b| f.write_char(if b.is_ascii_graphic() { b as char } else { '?' })),
+            Some(p) => p.iter().try_for_each(|&b| {
+                f.write_char(if b.is_ascii_graphic() { b as char } else { '?' })
+            }),
         }
     }
 }
@@ -250,7 +250,10 @@ impl RequestError {
 /// Parses the request head at the start of `buf`: `Ok(None)` while it is incomplete,
 /// else the request and the head's length. A head longer than `max_head` is
 /// [`RequestError::TooLarge`] whether or not it is complete.
-pub fn parse_request(buf: &[u8], max_head: usize) -> Result<Option<(Request, usize)>, RequestError> {
+pub fn parse_request(
+    buf: &[u8],
+    max_head: usize,
+) -> Result<Option<(Request, usize)>, RequestError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     let len = match req.parse(buf) {
@@ -400,8 +403,7 @@ pub fn parse_response(
                 } else {
                     return Err(ResponseError::Malformed);
                 }
-            } else if h.name.eq_ignore_ascii_case("content-length") && body != BodyLength::Chunked
-            {
+            } else if h.name.eq_ignore_ascii_case("content-length") && body != BodyLength::Chunked {
                 let n = parse_length(value.trim()).ok_or(ResponseError::Malformed)?;
                 body = BodyLength::Length(n);
             }

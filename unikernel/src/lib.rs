@@ -148,7 +148,10 @@ pub fn run_fetch<P: Platform>(
             tls_unikernel::PollAt::Time(t) => Some(t),
             _ => None,
         };
-        let deadline = earliest(earliest(iface.poll_at(now, sockets), tls_at), fetch.deadline());
+        let deadline = earliest(
+            earliest(iface.poll_at(now, sockets), tls_at),
+            fetch.deadline(),
+        );
         platform.wait(deadline);
     };
     fetch.tls().abort(sockets);

@@ -269,7 +269,12 @@ impl Connection {
         }
     }
 
-    fn check_deadline(&mut self, now: Instant, sockets: &mut SocketSet<'_>, config: &Config) -> bool {
+    fn check_deadline(
+        &mut self,
+        now: Instant,
+        sockets: &mut SocketSet<'_>,
+        config: &Config,
+    ) -> bool {
         if now < self.compute_deadline(config) {
             return false;
         }
@@ -314,7 +319,11 @@ impl Connection {
         Ok(true)
     }
 
-    fn recv(&mut self, sockets: &mut SocketSet<'_>, buf: &mut [u8]) -> Result<usize, tls_unikernel::Error> {
+    fn recv(
+        &mut self,
+        sockets: &mut SocketSet<'_>,
+        buf: &mut [u8],
+    ) -> Result<usize, tls_unikernel::Error> {
         let n = self.tls.recv_slice(sockets, buf)?;
         self.read += n as u64;
         Ok(n)
@@ -444,7 +453,13 @@ impl Connection {
                 http::write_text(&mut self.out, Status::Ok, &text, keep_alive);
             }
             Route::Bytes(n) => {
-                http::write_head(&mut self.out, Status::Ok, "application/octet-stream", n, keep_alive);
+                http::write_head(
+                    &mut self.out,
+                    Status::Ok,
+                    "application/octet-stream",
+                    n,
+                    keep_alive,
+                );
                 body = n;
             }
         }
@@ -569,7 +584,10 @@ impl Connection {
             }
             moved = true;
         }
-        let Phase::Respond { keep_alive, end, .. } = &mut self.phase else {
+        let Phase::Respond {
+            keep_alive, end, ..
+        } = &mut self.phase
+        else {
             unreachable!("in the respond phase")
         };
         if let Some(reason) = end.take() {
@@ -586,7 +604,12 @@ impl Connection {
     }
 
     /// Sends close_notify (after everything queued) and reads until the peer's.
-    fn begin_close(&mut self, now: Instant, sockets: &mut SocketSet<'_>, reason: Option<CloseReason>) {
+    fn begin_close(
+        &mut self,
+        now: Instant,
+        sockets: &mut SocketSet<'_>,
+        reason: Option<CloseReason>,
+    ) {
         let peer_first = self.tls.session().is_some_and(|s| s.peer_has_closed());
         self.tls.close(sockets);
         self.phase = Phase::Closing { peer_first, reason };
