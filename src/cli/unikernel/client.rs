@@ -126,7 +126,9 @@ impl Client {
             status: fetched.status,
             len: fetched.len,
             digest: fetched.digest,
-            unclean_close: fetched.unclean_close.map(|e| io::Error::other(e.to_string())),
+            unclean_close: fetched
+                .unclean_close
+                .map(|e| io::Error::other(e.to_string())),
         })
     }
 }
@@ -173,7 +175,10 @@ fn describe(info: &tls_core::HandshakeInfo, chain: &[CertificateDer<'_>]) {
     if let Some(kx) = info.key_exchange {
         eprintln!("* key exchange: {kx:?}");
     }
-    eprintln!("* alpn: {}", tlsflow_unikernel::http::Alpn(info.alpn.as_deref()));
+    eprintln!(
+        "* alpn: {}",
+        tlsflow_unikernel::http::Alpn(info.alpn.as_deref())
+    );
     eprintln!("* resumed: {}", info.resumed);
     for (depth, cert) in chain.iter().enumerate() {
         match x509_parser::parse_x509_certificate(cert.as_ref()) {
