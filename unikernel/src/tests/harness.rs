@@ -343,3 +343,26 @@ impl World {
         out
     }
 }
+
+impl World {
+    /// Resets a test connection's TCP socket and removes it once the RST is out.
+    pub(crate) fn drop_socket(&mut self, handle: SocketHandle) {
+        self.pair.sockets[A].get_mut::<tcp::Socket>(handle).abort();
+        self.round(None);
+        self.pair.sockets[A].remove(handle);
+    }
+}
+
+impl Plain {
+    /// The TCP socket.
+    pub(crate) fn handle(&self) -> SocketHandle {
+        self.handle
+    }
+}
+
+impl RawClient {
+    /// The TCP socket.
+    pub(crate) fn handle(&self) -> SocketHandle {
+        self.handle
+    }
+}
