@@ -264,3 +264,24 @@ fn not_tls_gets_an_alert_and_the_server_keeps_serving() {
     let mut client = world.connect();
     assert_eq!(world.exchange(&mut client, &get("/"), 1)[0].status, 200);
 }
+
+#[test]
+fn echo_mode_sends_back_what_arrives() {
+    let config = Config {
+        echo: true,
+        ..Config::default()
+    };
+    let mut world = World::new(config);
+    let mut client = world.connect();
+    let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    client.write(&data);
+    world.run_until(Some(&mut client), |_, c| {
+        c.unwrap().plain.len() >= data.len()
+    });
+    assert_eq!(client.plain, data);
+    client.close();
+    let line = world.wait_log(Some(&mut client));
+    assert_eq!(field(&line, "in"), "100000", "{line}");
+    assert_eq!(field(&line, "out"), "100000", "{line}");
+    assert_eq!(field(&line, "close"), "close_notify (peer first)", "{line}");
+}

@@ -144,8 +144,11 @@ impl Connection {
         }
         if *keep_alive {
             self.phase = Phase::Request;
-            // Free the record buffer while the connection idles.
+            // Free the buffers while the connection idles.
             self.out = Vec::new();
+            if self.input.is_empty() {
+                self.input = Vec::new();
+            }
             Ok(true)
         } else {
             Err(End::Close(None))
