@@ -16,8 +16,12 @@ pub struct Config {
     pub backlog: usize,
     /// Stop listening after this many connections (`None`: never).
     pub max_connections: Option<u64>,
-    /// TCP receive and send ring of each connection, in bytes.
-    pub ring: usize,
+    /// TCP receive ring of each connection, in bytes.
+    pub rx_ring: usize,
+    /// TCP send ring of each connection, in bytes. The default holds four full TLS
+    /// records with their overhead (a little over 64 KiB): the server sends only whole
+    /// records, so a ring of exactly 64 KiB would keep three in flight, not four.
+    pub tx_ring: usize,
     /// Largest request head, in bytes (over it: `431`).
     pub max_head: usize,
     /// Largest request body, in bytes (over it: `413`).
@@ -42,7 +46,8 @@ impl Default for Config {
             max_concurrent: 16,
             backlog: 8,
             max_connections: None,
-            ring: 64 * 1024,
+            rx_ring: 64 * 1024,
+            tx_ring: 4 * (16 * 1024 + 29) + 1024,
             max_head: 16 * 1024,
             max_body: 64 * 1024 * 1024,
             handshake_timeout: Duration::from_secs(10),

@@ -21,14 +21,14 @@ use crate::cli::Error;
 /// unikernel`).
 #[derive(Debug, Args, Clone, Copy)]
 pub(crate) struct ServeLimits {
-    /// With --backend unikernel: most connections served at once. Each holds two 64 KiB
-    /// TCP rings and its TLS state and buffers (bounded: about 130 KiB idle, at most
+    /// With --backend unikernel: most connections served at once. Each holds two TCP
+    /// rings of about 64 KiB and its TLS state and buffers (bounded: about 130 KiB idle, at most
     /// about 350 KiB while moving data); more wait in the backlog.
     #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
     max_concurrent: u16,
     /// With --backend unikernel: TCP sockets listening at once (smoltcp has no accept
     /// queue: each takes one connection and holds it, handshake answered, until a slot
-    /// is free; each owns its two 64 KiB rings). Connection attempts beyond it are
+    /// is free; each owns its two rings of about 64 KiB). Connection attempts beyond it are
     /// refused.
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
     backlog: u16,

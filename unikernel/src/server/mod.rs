@@ -5,8 +5,8 @@
 //!
 //! # Memory
 //!
-//! Each connection, and each listening socket of the backlog, owns two TCP rings of
-//! [`Config::ring`] bytes. An open connection adds its TLS state and bounded buffers:
+//! Each connection, and each listening socket of the backlog, owns two TCP rings
+//! ([`Config::rx_ring`], [`Config::tx_ring`]: about 64 KiB each by default). An open connection adds its TLS state and bounded buffers:
 //! the engine's (see tls-unikernel), the request head being read (at most
 //! [`Config::max_head`] plus one read), and the record being sent (at most 16 KiB).
 //! `/bytes/N` is generated a record at a time, never held whole.
@@ -69,8 +69,8 @@ impl Server {
                 handshake_timeout: Some(config.handshake_timeout),
                 ..Options::default()
             },
-            rx_ring: config.ring,
-            tx_ring: config.ring,
+            rx_ring: config.rx_ring,
+            tx_ring: config.tx_ring,
             backlog: config.backlog.max(1),
         };
         let listener = TlsListener::new(sockets, port, tls, options)?;
