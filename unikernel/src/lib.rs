@@ -26,6 +26,10 @@
 //! interface either: the target configures addresses and routes (or runs DHCP) and
 //! passes the interface and socket set in.
 //!
+//! That nothing here needs std is checked by building the crate alone (no `std` feature
+//! in its graph) and by `unikernel/freestanding/`, a `#![no_std] #![no_main]` program in
+//! its own workspace that runs the server and the client over an in-memory wire.
+//!
 //! ```no_run
 //! # use std::sync::Arc;
 //! # use smoltcp::iface::{Interface, SocketSet};
