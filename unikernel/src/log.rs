@@ -2,7 +2,7 @@
 //! any server of the project.
 //!
 //! ```text
-//! 192.0.2.1:50000 TLSv1_3 TLS13_AES_256_GCM_SHA384 alpn=- resumed=false in=78 out=1180 requests=1 3 ms close=close_notify (both)
+//! 192.0.2.1:50000 TLSv1_3 TLS13_AES_256_GCM_SHA384 alpn=- resumed=false in=78 out=1180 3 ms requests=1 close=close_notify (both)
 //! ```
 //! `close=` is last (its value has spaces); a connection whose handshake failed logs
 //! `PEER handshake failed: ERROR (N ms)` instead.
@@ -111,8 +111,8 @@ impl fmt::Display for ConnectionLog<'_> {
         }
         write!(
             f,
-            " in={} out={} requests={} {} ms close={}",
-            self.read, self.written, self.requests, self.millis, self.close
+            " in={} out={} {} ms requests={} close={}",
+            self.read, self.written, self.millis, self.requests, self.close
         )
     }
 }
