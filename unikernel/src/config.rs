@@ -20,7 +20,8 @@ pub struct Config {
     pub rx_ring: usize,
     /// TCP send ring of each connection, in bytes. The default holds four full TLS
     /// records with their overhead (a little over 64 KiB): the server sends only whole
-    /// records, so a ring of exactly 64 KiB would keep three in flight, not four.
+    /// records, so a ring of exactly 64 KiB would keep three in flight, not four. At
+    /// least one record (16 KiB and a little) is used whatever is set.
     pub tx_ring: usize,
     /// Largest request head, in bytes (over it: `431`).
     pub max_head: usize,

@@ -70,7 +70,8 @@ impl Server {
                 ..Options::default()
             },
             rx_ring: config.rx_ring,
-            tx_ring: config.tx_ring,
+            // Responses go out in whole records: the ring must hold one.
+            tx_ring: config.tx_ring.max(RECORD + 64),
             backlog: config.backlog.max(1),
         };
         let listener = TlsListener::new(sockets, port, tls, options)?;
