@@ -1,7 +1,7 @@
 //! Pieces the commands share: https URLs, what one fetch returned, the handshake
 //! description of `get -v`, and copying a body to its sink (digest and progress bar).
 
-use std::io::{self, IsTerminal, Read, Write};
+use std::io::{self, IsTerminal, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -246,40 +246,6 @@ fn progress_bar(total: Option<u64>, target: ProgressDrawTarget) -> ProgressBar {
     bar
 }
 
-/// Copies a body from a blocking reader (by content-length, else to end of stream) into
-/// `w`, with a progress bar when `progress`. Returns its length and SHA-256; a body that
-/// ends early is an error.
-pub(crate) fn copy_body<R: Read>(
-    r: &mut R,
-    w: &mut dyn Write,
-    content_length: Option<u64>,
-    progress: bool,
-) -> Result<(u64, [u8; 32]), Error> {
-    let mut body = BodySink::new(w, content_length, progress, true);
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let got = body.len();
-        let want = match content_length {
-            Some(total) if got >= total => break,
-            Some(total) => (total - got).min(buf.len() as u64) as usize,
-            None => buf.len(),
-        };
-        match r.read(&mut buf[..want]) {
-            Ok(0) if content_length.is_none() => break,
-            Ok(0) => {
-                return Err(format!(
-                    "body truncated at {got} of {} bytes",
-                    content_length.unwrap_or(0)
-                )
-                .into())
-            }
-            Ok(n) => body.write(&buf[..n])?,
-            Err(e) => return Err(format!("body failed after {got} bytes: {e}").into()),
-        }
-    }
-    body.finish()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,30 +276,23 @@ mod tests {
     }
 
     #[test]
-    fn copy_body_digests_and_reports_truncation() {
+    fn body_sink_counts_and_digests() {
         let data = b"hello, body".to_vec();
         let mut out = Vec::new();
-        let (len, digest) = copy_body(
-            &mut data.as_slice(),
-            &mut out,
-            Some(data.len() as u64),
-            false,
-        )
-        .unwrap();
+        let mut body = BodySink::new(&mut out, Some(data.len() as u64), false, true);
+        body.write(&data[..5]).unwrap();
+        body.write(&data[5..]).unwrap();
+        assert_eq!(body.len(), data.len() as u64);
+        let (len, digest) = body.finish().unwrap();
         assert_eq!((len, out.as_slice()), (data.len() as u64, data.as_slice()));
         assert_eq!(
             digest,
             *ring::digest::digest(&digest::SHA256, &data).as_ref()
         );
-
         let mut out = Vec::new();
-        let (len, _) = copy_body(&mut data.as_slice(), &mut out, None, false).unwrap();
-        assert_eq!(len, data.len() as u64, "to end of stream without a length");
-
-        let err = copy_body(&mut data.as_slice(), &mut Vec::new(), Some(100), false)
-            .unwrap_err()
-            .to_string();
-        assert_eq!(err, "body truncated at 11 of 100 bytes");
+        let mut body = BodySink::new(&mut out, None, false, false);
+        body.write(&data).unwrap();
+        assert_eq!(body.finish().unwrap(), (data.len() as u64, [0; 32]), "no digest asked");
     }
 
     #[test]

@@ -13,7 +13,6 @@ use super::tls::{server_config, ServerTlsArgs};
 use super::unikernel::{self, Backend, TapArgs};
 use super::Error;
 
-pub(crate) use tlsflow::server::{index_page, TRUNCATED};
 
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
@@ -35,6 +34,8 @@ pub(crate) struct ServeArgs {
     #[command(flatten)]
     unix: UnixArgs,
     #[command(flatten)]
+    http: HttpLimits,
+    #[command(flatten)]
     limits: unikernel::ServeLimits,
     #[command(flatten)]
     tls: ServerTlsArgs,
@@ -46,44 +47,36 @@ struct UnixArgs {
     /// With the Unix backend: worker threads (default: one per core; 1: a single worker).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,
-    /// With the Unix backend: seconds a request head may take to arrive (HTTP/1.1; the
-    /// clock starts when the server begins waiting for a head, so this is also how long an
-    /// idle keep-alive connection is kept).
-    #[arg(long, value_name = "SECS", default_value = "10", value_parser = seconds)]
-    header_timeout: Duration,
-    /// With the Unix backend: seconds a connection may go without traffic either way while
-    /// the server waits to read (HTTP/2, echo), and a write may wait for the peer.
-    #[arg(long, value_name = "SECS", default_value = "60", value_parser = seconds)]
-    idle_timeout: Duration,
     /// With the Unix backend: most connections served at once; more wait in the listen
     /// backlog.
     #[arg(long, value_name = "N", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
     max_connections_open: u32,
-    /// With the Unix backend: largest request body in bytes (POST/PUT); larger gets 413.
+}
+
+/// HTTP limits, the same flags on both backends.
+#[derive(Debug, Args, Clone, Copy)]
+pub(crate) struct HttpLimits {
+    /// Seconds a request head may take to arrive (the clock starts when the server begins
+    /// waiting for a head, so this is also how long an idle HTTP/1.1 keep-alive connection
+    /// is kept on the Unix backend; the unikernel backend answers 408 when it runs out).
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = seconds)]
+    pub(crate) header_timeout: Duration,
+    /// Seconds a connection may go without traffic while the server waits to read (HTTP/2,
+    /// echo, a kept-alive connection on the unikernel backend), and a write may wait for
+    /// the peer.
+    #[arg(long, value_name = "SECS", default_value = "60", value_parser = seconds)]
+    pub(crate) idle_timeout: Duration,
+    /// Largest request body in bytes (POST/PUT); larger gets 413.
     #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024 * 1024)]
-    max_body: u64,
-    /// With the Unix backend: largest request head in bytes (HTTP/1.1, at least 8192);
-    /// larger gets 431.
+    pub(crate) max_body: u64,
+    /// Largest request head in bytes (HTTP/1.1, at least 8192); larger gets 431.
     #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024)]
-    max_header_bytes: usize,
+    pub(crate) max_header_bytes: usize,
 }
 
 fn seconds(s: &str) -> Result<Duration, String> {
     let secs: f64 = s.parse().map_err(|e| format!("{s:?}: {e}"))?;
     Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
-}
-
-/// The one log line per connection both backends print (the unikernel backend has no
-/// request count).
-pub(crate) fn log_line(
-    peer: &str,
-    info: Option<&tls_core::HandshakeInfo>,
-    read: u64,
-    written: u64,
-    millis: u128,
-    close: &str,
-) -> String {
-    tlsflow::server::log_line(peer, info, read, written, millis, None, &close)
 }
 
 pub(crate) fn run(args: &ServeArgs) -> Result<(), Error> {
@@ -95,6 +88,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Error> {
             args.echo,
             args.max_connections,
             args.limits,
+            args.http,
         );
     }
     let (mut config, what) = server_config(&args.tls)?;
@@ -110,15 +104,16 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Error> {
         let _ = out.flush();
     });
     let u = &args.unix;
+    let h = &args.http;
     let options = Options {
         echo: args.echo,
         threads: u.threads.map(usize::from),
-        header_timeout: u.header_timeout,
-        idle_timeout: u.idle_timeout,
-        write_timeout: u.idle_timeout,
+        header_timeout: h.header_timeout,
+        idle_timeout: h.idle_timeout,
+        write_timeout: h.idle_timeout,
         max_connections_open: u.max_connections_open as usize,
-        max_header_bytes: u.max_header_bytes,
-        max_body: u.max_body,
+        max_header_bytes: h.max_header_bytes,
+        max_body: h.max_body,
         max_connections: args.max_connections,
         ..Options::default()
     };
