@@ -27,7 +27,7 @@ pub fn scenarios(v: &mut Vec<Scenario>) {
         );
         c.faults[C2S] = Some(Fault::Corrupt { record: 4 });
         v.push(Scenario {
-            name: "corrupted_record_alert_before_close_tls12",
+            name: "corrupted_record_alert_fin_tls12",
             setup: Setup {
                 version: Some(ProtocolVersion::TLSv1_2),
                 resumption: true,
@@ -76,11 +76,8 @@ pub fn scenarios(v: &mut Vec<Scenario>) {
     // whole, without waiting for the ACK of its first segment (Nagle off; smoltcp's
     // initial window is ten segments).
     for (name, version) in [
-        ("first_flight_over_one_segment_no_delayed_ack_wait", V13),
-        (
-            "first_flight_over_one_segment_no_delayed_ack_wait_tls12",
-            V12,
-        ),
+        ("flight_over_a_segment_no_ack_wait", V13),
+        ("flight_over_a_segment_no_ack_wait_12", V12),
     ] {
         let (mut c, expect) = exchange(version, false);
         c.delayed_ack = Some(std::time::Duration::from_millis(200));
@@ -121,7 +118,7 @@ pub fn wire_expectation(sc: &Scenario) -> [Option<Ending>; 2] {
         "corrupted_record" | "corrupted_handshake_record" => [alert_then_fin(TLS13_ALERT), None],
         // The server fails and alerts the client.
         "corrupted_record_client_to_server" => [None, alert_then_fin(TLS13_ALERT)],
-        "corrupted_record_alert_before_close_tls12" => [None, alert_then_fin(TLS12_GCM_ALERT)],
+        "corrupted_record_alert_fin_tls12" => [None, alert_then_fin(TLS12_GCM_ALERT)],
         "oversized_handshake_message" => [None, alert_then_fin(PLAIN_ALERT)],
         _ => [None, None],
     }
