@@ -16,7 +16,7 @@
 //! 2. each backend's traces equal the reference backend's (tls-core in memory, the first
 //!    in [`backends`]); a difference is reported with the scenario, backend, side, the
 //!    first differing index and both entries.
-//! 3. for the scenarios that name one (`scenarios::wire_expectation`), what the relay saw
+//! 3. for the scenarios that name one (`conformance/wire.rs`), what the relay saw
 //!    at the end of a direction: the failing side's alert is its last record, and a FIN,
 //!    never an RST, follows it. A backend may report problems on the wire itself too (the
 //!    smoltcp one checks, in virtual time, that a first flight did not wait for a peer's
@@ -50,6 +50,7 @@ mod conformance {
     pub mod runner;
     pub mod scenarios;
     pub mod trace;
+    pub mod wire;
 
     pub mod blocking;
     pub mod core;
@@ -151,7 +152,7 @@ fn every_backend_gives_the_same_traces() {
             let r = run(&**b, sc);
             let mut problems = Vec::new();
             for (i, seen) in r.relay.iter().enumerate() {
-                if let Err(e) = scenarios::check_wire(sc, &seen.ends) {
+                if let Err(e) = conformance::wire::check_wire(sc, &seen.ends) {
                     problems.push(format!("the wire, connection {i}: {e}"));
                 }
                 for p in &seen.problems {

@@ -57,7 +57,8 @@ pub struct Options {
     pub threads: Option<usize>,
     /// Time allowed for the TLS handshake.
     pub handshake_timeout: Duration,
-    /// Time allowed for a request head to arrive once it has begun (HTTP/1.1).
+    /// Time allowed for a request head to arrive (HTTP/1.1). hyper starts the clock when
+    /// it begins waiting for a head, so this also bounds an idle keep-alive connection.
     pub header_timeout: Duration,
     /// A connection on which nothing moves either way for this long while the server
     /// waits to read is closed (HTTP/2 and echo; HTTP/1.1 keep-alive connections waiting

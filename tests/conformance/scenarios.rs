@@ -10,7 +10,7 @@ use tls_core::rustls::{
 use tls_core::Initiator;
 use tls_test::certs::{self, KeyKind, Options, Pki};
 
-use crate::conformance::relay::{Ending, Fault, How, C2S, S2C};
+use crate::conformance::relay::{Fault, C2S, S2C};
 use crate::conformance::runner::{stream_bytes, write, Op, Side};
 use crate::conformance::trace::{short_sha, Entry, Ev, Fail, Trace};
 
@@ -209,7 +209,7 @@ const SERVER_HANDSHAKE_RECORDS_13: usize = 3;
 /// The same for the client: ClientHello, ChangeCipherSpec, Finished.
 const CLIENT_HANDSHAKE_RECORDS_13: usize = 3;
 
-fn conn(client: Vec<Op>, server: Vec<Op>) -> Connection {
+pub fn conn(client: Vec<Op>, server: Vec<Op>) -> Connection {
     Connection {
         client,
         server,
@@ -218,7 +218,7 @@ fn conn(client: Vec<Op>, server: Vec<Op>) -> Connection {
     }
 }
 
-fn hs(version: ProtocolVersion, peer_cert: bool) -> Expect {
+pub fn hs(version: ProtocolVersion, peer_cert: bool) -> Expect {
     Expect::Handshake {
         version,
         alpn: None,
@@ -229,11 +229,14 @@ fn hs(version: ProtocolVersion, peer_cert: bool) -> Expect {
 
 use Expect as E;
 use Op::{Close, Handshake, KeyUpdate, Read, ReadToEnd};
-const V13: ProtocolVersion = ProtocolVersion::TLSv1_3;
-const V12: ProtocolVersion = ProtocolVersion::TLSv1_2;
+pub const V13: ProtocolVersion = ProtocolVersion::TLSv1_3;
+pub const V12: ProtocolVersion = ProtocolVersion::TLSv1_2;
 
 /// Request/response, then the client closes first: the basic exchange.
-fn exchange(version: ProtocolVersion, server_sees_cert: bool) -> (Connection, [Vec<Expect>; 2]) {
+pub fn exchange(
+    version: ProtocolVersion,
+    server_sees_cert: bool,
+) -> (Connection, [Vec<Expect>; 2]) {
     let c = conn(
         vec![Handshake, write(1000), Read(2000), Close, ReadToEnd],
         vec![Handshake, Read(1000), write(2000), ReadToEnd, Close],
@@ -695,42 +698,6 @@ pub fn all() -> Vec<Scenario> {
         });
     }
 
-    // The case: TLS 1.2 with session tickets, the client's first data record
-    // corrupted. The server's bad_record_mac alert reaches the client before the TCP
-    // FIN (the relay checks that the alert is the last record and a FIN, not an RST,
-    // follows it). TLS 1.2 client flight: ClientHello, ClientKeyExchange,
-    // ChangeCipherSpec, Finished.
-    {
-        let mut c = conn(
-            vec![Handshake, Read(100), write(1000), ReadToEnd],
-            vec![Handshake, write(100), ReadToEnd],
-        );
-        c.faults[C2S] = Some(Fault::Corrupt { record: 4 });
-        v.push(Scenario {
-            name: "corrupted_record_alert_before_close_tls12",
-            setup: Setup {
-                version: Some(ProtocolVersion::TLSv1_2),
-                resumption: true,
-                ..Setup::default()
-            },
-            connections: vec![c],
-            expect: [
-                vec![
-                    hs(V12, true),
-                    E::Read(100),
-                    E::Wrote(1000),
-                    E::Error(ExpectFail::Alert(AlertDescription::BadRecordMac)),
-                ],
-                vec![
-                    hs(V12, false),
-                    E::Wrote(100),
-                    E::Error(ExpectFail::Tls("DecryptError")),
-                ],
-            ],
-            expect_events: [vec![], vec![]],
-        });
-    }
-
     // Truncation during the handshake: only the ServerHello gets through.
     {
         let mut c = conn(vec![Handshake, ReadToEnd], vec![Handshake, ReadToEnd]);
@@ -765,52 +732,6 @@ pub fn all() -> Vec<Scenario> {
                 vec![E::Error(ExpectFail::Alert(AlertDescription::BadRecordMac))],
             ],
             expect_events: [vec![], vec![]],
-        });
-    }
-
-    // An oversized handshake message: the relay makes the ClientHello announce 16 MiB.
-    // The server refuses it with a decode_error alert (which the client receives) and
-    // closes; neither side waits for the 16 MiB.
-    {
-        let mut c = conn(vec![Handshake, ReadToEnd], vec![Handshake, ReadToEnd]);
-        c.faults[C2S] = Some(Fault::Oversize { record: 0 });
-        v.push(Scenario {
-            name: "oversized_handshake_message",
-            setup: Setup::default(),
-            connections: vec![c],
-            expect: [
-                vec![E::Error(ExpectFail::Alert(AlertDescription::DecodeError))],
-                vec![E::Error(ExpectFail::Tls(
-                    "InvalidMessage(HandshakePayloadTooLarge)",
-                ))],
-            ],
-            expect_events: [vec![], vec![]],
-        });
-    }
-
-    // A first flight larger than one segment (RSA-2048 leaf and CA: about 2.2 KB, more
-    // than a 1460-byte segment) to a peer that delays its ACKs: the flight goes out
-    // whole, without waiting for the ACK of its first segment (Nagle off; smoltcp's
-    // initial window is ten segments).
-    for (name, version) in [
-        ("first_flight_over_one_segment_no_delayed_ack_wait", V13),
-        (
-            "first_flight_over_one_segment_no_delayed_ack_wait_tls12",
-            V12,
-        ),
-    ] {
-        let (mut c, expect) = exchange(version, false);
-        c.delayed_ack = Some(std::time::Duration::from_millis(200));
-        v.push(Scenario {
-            name,
-            setup: Setup {
-                version: Some(version),
-                key: KeyKind::Rsa2048,
-                ..Setup::default()
-            },
-            connections: vec![c],
-            expect,
-            expect_events: [vec![Ev::PeerClosed], vec![Ev::PeerClosed]],
         });
     }
 
@@ -966,49 +887,8 @@ pub fn all() -> Vec<Scenario> {
             expect_events: [vec![], vec![]],
         });
     }
+    super::wire::scenarios(&mut v);
     v
-}
-
-/// An alert record as the relay sees it: in plaintext (type 21, 2 bytes); TLS 1.3
-/// encrypted (type 23: 2 bytes, the inner content type and a 16-byte tag); TLS 1.2
-/// AES-GCM (type 21: 2 bytes, an 8-byte explicit nonce and a 16-byte tag).
-const PLAIN_ALERT: (u8, usize) = (21, 2);
-const TLS13_ALERT: (u8, usize) = (23, 2 + 1 + 16);
-const TLS12_GCM_ALERT: (u8, usize) = (21, 2 + 8 + 16);
-
-/// What the relay must see at the end of each direction (indexed by [`C2S`] and [`S2C`]),
-/// for the scenarios that check the wire: `Some(ending)` must match exactly. The
-/// failing side's alert is the last record of its direction, and a FIN (never an RST)
-/// follows it.
-pub fn wire_expectation(sc: &Scenario) -> [Option<Ending>; 2] {
-    let alert_then_fin = |record| {
-        Some(Ending {
-            last_record: Some(record),
-            how: Some(How::Fin),
-        })
-    };
-    match sc.name {
-        // The client fails and alerts the server.
-        "corrupted_record" | "corrupted_handshake_record" => [alert_then_fin(TLS13_ALERT), None],
-        // The server fails and alerts the client.
-        "corrupted_record_client_to_server" => [None, alert_then_fin(TLS13_ALERT)],
-        "corrupted_record_alert_before_close_tls12" => [None, alert_then_fin(TLS12_GCM_ALERT)],
-        "oversized_handshake_message" => [None, alert_then_fin(PLAIN_ALERT)],
-        _ => [None, None],
-    }
-}
-
-/// Checks the relay's view against [`wire_expectation`].
-pub fn check_wire(sc: &Scenario, ends: &[Ending; 2]) -> Result<(), String> {
-    for (dir, want) in wire_expectation(sc).iter().enumerate() {
-        if let Some(want) = want {
-            if *want != ends[dir] {
-                let name = if dir == C2S { "c2s" } else { "s2c" };
-                return Err(format!("{name} ended {:?}, expected {want:?}", ends[dir]));
-            }
-        }
-    }
-    Ok(())
 }
 
 fn matches_fail(want: &ExpectFail, got: &Fail) -> bool {

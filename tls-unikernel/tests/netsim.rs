@@ -131,6 +131,7 @@ fn scenario(seed: u64, bytes: usize) -> Scenario {
         client_options: Options { limits, ..options },
         server_options: Options { limits, ..options },
         client_config,
+        server_config: None,
     };
     let mut net = net;
     // smoltcp's Reno congestion control in half the runs (after a timeout it resends a
@@ -566,6 +567,7 @@ fn mutual_rewind_seed_139() {
             client_options: options,
             server_options: options,
             client_config: common::tls().client_any.clone(),
+            server_config: None,
         };
         sc.version = "any";
         sc.first_closer = SERVER;
