@@ -119,8 +119,9 @@ pub fn run_server<P: Platform>(
 
 /// Runs `fetch` to its end on the platform: `on_event` sees every event but
 /// [`FetchEvent::Pending`] (the handshake, the status) and body bytes go to `sink`.
-/// The socket stays in `sockets`; on an error it is aborted (the RST sent) before
-/// returning. `Err(None)`: the platform asked to stop.
+/// The socket stays in `sockets`; after a TLS error its alert and FIN go out first (the
+/// socket resets by itself if the peer does not take them within its error linger), after
+/// any other failure it is aborted (the RST sent) before returning. `Err(None)`: the platform asked to stop.
 pub fn run_fetch<P: Platform>(
     platform: &mut P,
     iface: &mut Interface,
@@ -158,7 +159,24 @@ pub fn run_fetch<P: Platform>(
         );
         platform.wait(deadline);
     };
-    fetch.tls().abort(sockets);
+    if result.is_some() && fetch.tls().error().is_some() {
+        // A TLS failure: the socket sends its alert, then FIN, and resets by itself if
+        // the peer does not take them within its error linger; pump until it is closed.
+        while !fetch.tls().is_closed(sockets) && !platform.stop_requested() {
+            let now = platform.now();
+            let _ = iface.poll(now, platform.device(), sockets);
+            let at = fetch.tls().poll(now, sockets);
+            let tls_at = match at {
+                tls_unikernel::PollAt::Now => continue,
+                tls_unikernel::PollAt::Time(t) => Some(t),
+                tls_unikernel::PollAt::Ingress => None,
+            };
+            platform.wait(earliest(iface.poll_at(now, sockets), tls_at));
+        }
+    }
+    if !fetch.tls().is_closed(sockets) {
+        fetch.tls().abort(sockets);
+    }
     let now = platform.now();
     let _ = iface.poll(now, platform.device(), sockets);
     Err(result)

@@ -261,7 +261,15 @@ impl Connection {
                 }
                 Err(End::Fail(reason)) => {
                     let line = self.line(now, &reason);
-                    self.abort(sockets, line);
+                    if self.tls.error().is_some() {
+                        // A TLS failure: the socket sends its alert (after anything queued
+                        // ahead of it), then FIN, and resets only if the peer does not take
+                        // them within its error linger. Let that finish.
+                        self.phase = Phase::Lingering(line);
+                        self.since = now;
+                    } else {
+                        self.abort(sockets, line);
+                    }
                     return true;
                 }
             }
