@@ -150,7 +150,7 @@ where
     }
 
     /// The one copy of received ciphertext into the incoming window.
-    fn receive(&mut self, wire: &[u8]) {
+    fn read_tls(&mut self, wire: &[u8]) {
         if self.incoming.len() - self.end < wire.len() && self.start > 0 {
             self.incoming.copy_within(self.start..self.end, 0);
             self.end -= self.start;
@@ -261,7 +261,7 @@ where
     if from.out_len == 0 {
         return false;
     }
-    to.receive(from.output());
+    to.read_tls(from.output());
     from.out_len = 0;
     to.drive(None).expect("raw receive");
     true
@@ -295,12 +295,12 @@ fn core_wire(from: &mut Session, to: &mut Session, app: &mut [u8]) -> (usize, us
     let mut moved = 0;
     let mut read = 0;
     loop {
-        let out = from.pending_output();
+        let out = from.pending_tls();
         if out.is_empty() {
             break;
         }
-        let n = to.receive(out).expect("tls-core receive");
-        from.output_sent(n);
+        let n = to.read_tls(out).expect("tls-core receive");
+        from.tls_written(n);
         moved += n;
         let r = core_read(to, app);
         read += r;

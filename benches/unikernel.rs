@@ -265,8 +265,8 @@ struct Core {
 }
 
 fn shuttle(from: &mut Session, to: &mut Session) -> usize {
-    let n = to.receive(from.pending_output()).expect("receive");
-    from.output_sent(n);
+    let n = to.read_tls(from.pending_tls()).expect("receive");
+    from.tls_written(n);
     n
 }
 

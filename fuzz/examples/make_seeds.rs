@@ -48,9 +48,9 @@ fn flights(flavour: Flavour) -> (Vec<u8>, Vec<u8>) {
     let (cc, sc) = configs(flavour);
     let mut c = client(cc, limits(0));
     let mut s = server(sc, limits(0));
-    let hello = c.pending_output().to_vec();
+    let hello = c.pending_tls().to_vec();
     transfer(&mut c, &mut s);
-    (hello, s.pending_output().to_vec())
+    (hello, s.pending_tls().to_vec())
 }
 
 fn write(dir: &Path, target: &str, name: &str, bytes: &[u8]) {

@@ -6,11 +6,11 @@
 //!   sequences of extend, consume, truncate, lend-and-commit, read and release, against a
 //!   `VecDeque` model; its allocation must stay within twice the most it ever had to hold.
 //! * odd: **stream** — after a real handshake, the peer sends records of sizes the script
-//!   picks and they reach the session in splits the script picks, through `receive` or
-//!   `receive_buffer` + partial `commit_received` (junk in the uncommitted rest), with reads
+//!   picks and they reach the session in splits the script picks, through `read_tls` or
+//!   `tls_read_buffer` + partial `commit_tls_read` (junk in the uncommitted rest), with reads
 //!   in chunks and `release_buffers` in between; the peer may cut its records to 64 bytes,
 //!   so that handshake messages span records. Model: the plaintext stream. Nothing may
-//!   fail, nothing may stall, every byte must arrive in order; `receive_buffer` never lends
+//!   fail, nothing may stall, every byte must arrive in order; `tls_read_buffer` never lends
 //!   more than the inbound limit. The script may also insert one record header of any
 //!   length field at any point, after which the session must fail with a typed error or
 //!   keep delivering a prefix of the stream.
@@ -178,30 +178,30 @@ fn session_stream(input: &mut Input<'_>) {
                 if let Ok(n) = peer.send(&stream(sent, len)) {
                     sent += n;
                 }
-                wire.extend_from_slice(peer.pending_output());
-                let n = peer.pending_output().len();
-                peer.output_sent(n);
+                wire.extend_from_slice(peer.pending_tls());
+                let n = peer.pending_tls().len();
+                peer.tls_written(n);
             }
             op @ (1 | 2) => {
                 let most = usize::from(input.u16());
                 let n = most.min(wire.len());
                 let taken = if op == 1 {
-                    match victim.receive(&wire[..n]) {
+                    match victim.read_tls(&wire[..n]) {
                         Ok(k) => k,
                         Err(e) => fail(&victim, &e, broken),
                     }
                 } else {
                     let partial = usize::from(input.u16());
-                    let buf = victim.receive_buffer();
+                    let buf = victim.tls_read_buffer();
                     assert!(
                         buf.len() <= limit,
-                        "receive_buffer lent {} bytes over an inbound limit of {limit}",
+                        "tls_read_buffer lent {} bytes over an inbound limit of {limit}",
                         buf.len()
                     );
                     let k = n.min(buf.len()).min(partial);
                     buf[..k].copy_from_slice(&wire[..k]);
                     buf[k..].fill(0xa5);
-                    match victim.commit_received(k) {
+                    match victim.commit_tls_read(k) {
                         Ok(()) => k,
                         Err(e) => fail(&victim, &e, broken),
                     }
@@ -255,7 +255,7 @@ fn session_stream(input: &mut Input<'_>) {
     let mut buf = vec![0u8; 20_000];
     for _ in 0..10_000 {
         if !wire.is_empty() {
-            let k = victim.receive(&wire).expect("receive");
+            let k = victim.read_tls(&wire).expect("receive");
             wire.drain(..k);
         }
         match victim.recv(&mut buf) {

@@ -242,13 +242,13 @@ pub fn server(config: Arc<ServerConfig>, limits: Limits) -> Session {
 
 /// Moves `from`'s pending output into `to` (as much as `to` takes); returns the bytes moved.
 pub fn transfer(from: &mut Session, to: &mut Session) -> usize {
-    let out = from.pending_output();
+    let out = from.pending_tls();
     if out.is_empty() || to.error().is_some() {
         return 0;
     }
-    match to.receive(out) {
+    match to.read_tls(out) {
         Ok(n) => {
-            from.output_sent(n);
+            from.tls_written(n);
             n
         }
         Err(_) => 0,

@@ -84,7 +84,7 @@ impl Transport {
     /// the wire (or drops it after EOF).
     fn peer_step(&mut self) {
         if self.peer.error().is_none() && !self.from_victim.is_empty() {
-            match self.peer.receive(&self.from_victim) {
+            match self.peer.read_tls(&self.from_victim) {
                 Ok(n) => {
                     self.from_victim.drain(..n);
                 }
@@ -99,7 +99,7 @@ impl Transport {
             "the peer received from the stream",
         );
         self.peer_received += got.len();
-        let out = self.peer.pending_output();
+        let out = self.peer.pending_tls();
         let n = out.len();
         if self.eof {
             self.dropped |= n > 0;
@@ -107,7 +107,7 @@ impl Transport {
             self.to_victim.extend(out);
             self.close_on_wire |= self.peer.has_sent_close_notify();
         }
-        self.peer.output_sent(n);
+        self.peer.tls_written(n);
     }
 }
 

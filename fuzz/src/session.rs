@@ -10,7 +10,7 @@
 //!   of the other role runs a real handshake with the victim ([`op::PUMP`]), sends data,
 //!   closes or updates keys; everything it sends passes through a *wire* buffer that the
 //!   script can mutate, cut, replay or inject into before it is delivered in splits the
-//!   script chooses (`receive`, or `receive_buffer` + a partial `commit_received`).
+//!   script chooses (`read_tls`, or `tls_read_buffer` + a partial `commit_tls_read`).
 //!
 //! Checked: a fatal error is sticky (every later call returns it, `error()` keeps it);
 //! `recv` returns only a prefix of what the peer's `send` took, `Ok(0)` only after the
@@ -58,11 +58,11 @@ pub mod op {
     /// `u16` position, `u8` count: remove wire bytes (after moving the peer's output on).
     pub const DROP: u8 = 9;
     /// `u16` most, `u8` how: deliver wire bytes to the victim. `how` bit 0: through
-    /// `receive_buffer`; bit 1: commit all that fits, else commit at most `how >> 2`.
+    /// `tls_read_buffer`; bit 1: commit all that fits, else commit at most `how >> 2`.
     pub const DELIVER: u8 = 10;
     /// `u16` buffer size: one `recv`.
     pub const RECV: u8 = 11;
-    /// The victim's transport ends (`receive_eof`).
+    /// The victim's transport ends (`read_tls_eof`).
     pub const EOF: u8 = 12;
     /// `release_buffers`.
     pub const RELEASE: u8 = 13;
@@ -270,7 +270,7 @@ impl Run {
             }
             op::EOF => {
                 self.eof = true;
-                self.victim.receive_eof();
+                self.victim.read_tls_eof();
             }
             op::RELEASE => self.victim.release_buffers(),
             op::INJECT_RECORD => {
@@ -326,12 +326,12 @@ impl Run {
         let Some(peer) = &mut self.peer else {
             return 0;
         };
-        let out = peer.pending_output();
+        let out = peer.pending_tls();
         let n = out.len();
         if !self.eof {
             self.wire.extend_from_slice(out);
         }
-        peer.output_sent(n);
+        peer.tls_written(n);
         n
     }
 
@@ -352,8 +352,8 @@ impl Run {
                 moved
             }
             _ => {
-                let n = self.victim.pending_output().len();
-                self.victim.output_sent(n);
+                let n = self.victim.pending_tls().len();
+                self.victim.tls_written(n);
                 n
             }
         };
@@ -372,7 +372,7 @@ impl Run {
         }
         let had_error = self.victim.error().is_some();
         let (taken, refused) = if how & 1 == 0 {
-            match self.victim.receive(&self.wire[..n]) {
+            match self.victim.read_tls(&self.wire[..n]) {
                 Ok(k) => {
                     assert!(k <= n, "receive took {k} of {n} bytes");
                     (k, k == 0)
@@ -383,10 +383,10 @@ impl Run {
                 }
             }
         } else {
-            let buf = self.victim.receive_buffer();
+            let buf = self.victim.tls_read_buffer();
             let room = buf.len();
             if had_error {
-                assert_eq!(room, 0, "receive_buffer lends room after a fatal error");
+                assert_eq!(room, 0, "tls_read_buffer lends room after a fatal error");
             }
             let fits = n.min(room);
             let commit = if how & 2 != 0 {
@@ -397,9 +397,9 @@ impl Run {
             buf[..commit].copy_from_slice(&self.wire[..commit]);
             // Bytes lent but not committed must be ignored: fill them with junk.
             buf[commit..].fill(0x5a);
-            match self.victim.commit_received(commit) {
+            match self.victim.commit_tls_read(commit) {
                 Ok(()) => {}
-                Err(e) => self.on_error(&e, "commit_received"),
+                Err(e) => self.on_error(&e, "commit_tls_read"),
             }
             (commit, room == 0)
         };
@@ -537,7 +537,7 @@ impl Run {
             }
         }
         let flight = 64 * 1024;
-        let pending = self.victim.pending_output().len();
+        let pending = self.victim.pending_tls().len();
         assert!(
             pending <= flight + self.limits.outbound + self.out_allowance,
             "{pending} bytes of output queued (allowance {})",
@@ -617,10 +617,10 @@ impl Run {
         // Stickiness: every call after a fatal error returns it.
         if let Some(e) = self.victim.error().cloned() {
             let junk = b"\x17\x03\x03\x00\x01x";
-            assert_fails(self.victim.receive(junk), &e, "receive after a fatal error");
-            assert!(self.victim.receive_buffer().is_empty());
+            assert_fails(self.victim.read_tls(junk), &e, "receive after a fatal error");
+            assert!(self.victim.tls_read_buffer().is_empty());
             assert_fails(
-                self.victim.commit_received(0),
+                self.victim.commit_tls_read(0),
                 &e,
                 "commit after a fatal error",
             );

@@ -292,7 +292,11 @@ mod tests {
         let mut out = Vec::new();
         let mut body = BodySink::new(&mut out, None, false, false);
         body.write(&data).unwrap();
-        assert_eq!(body.finish().unwrap(), (data.len() as u64, [0; 32]), "no digest asked");
+        assert_eq!(
+            body.finish().unwrap(),
+            (data.len() as u64, [0; 32]),
+            "no digest asked"
+        );
     }
 
     #[test]

@@ -295,8 +295,8 @@ fn describe(info: &HandshakeInfo) -> String {
 
 /// Moves pending ciphertext from one session into the other; returns bytes moved.
 fn shuttle(from: &mut Session, to: &mut Session) -> Result<usize, TlsError> {
-    let n = to.receive(from.pending_output())?;
-    from.output_sent(n);
+    let n = to.read_tls(from.pending_tls())?;
+    from.tls_written(n);
     Ok(n)
 }
 

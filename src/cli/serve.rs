@@ -13,7 +13,6 @@ use super::tls::{server_config, ServerTlsArgs};
 use super::unikernel::{self, Backend, TapArgs};
 use super::Error;
 
-
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
     /// Address to listen on (port 0 picks a free port; the chosen one is printed). With

@@ -1,6 +1,6 @@
 //! tls-core in memory: two `Session`s, the relay's taps between them, one thread. The
 //! reference backend. A side's transport "FIN" is modelled: after `close` (once its
-//! output is out) or when its script ends, the peer gets `receive_eof` after the last
+//! output is out) or when its script ends, the peer gets `read_tls_eof` after the last
 //! byte; a cut direction ends the same way.
 
 use std::cell::RefCell;
@@ -33,13 +33,13 @@ impl World {
     fn carry(&mut self, dir: usize) -> bool {
         let (s, r) = (dir, 1 - dir);
         let mut moved = false;
-        let out = self.sessions[s].pending_output();
+        let out = self.sessions[s].pending_tls();
         if !out.is_empty() {
             let n = out.len();
             if !self.taps[dir].is_cut() {
                 self.taps[dir].feed(out, &mut self.wires[dir]);
             }
-            self.sessions[s].output_sent(n);
+            self.sessions[s].tls_written(n);
             moved = true;
         }
         if !self.wires[dir].is_empty() {
@@ -48,7 +48,7 @@ impl World {
                 self.wires[dir].clear();
                 moved = true;
             } else {
-                match self.sessions[r].receive(&self.wires[dir]) {
+                match self.sessions[r].read_tls(&self.wires[dir]) {
                     Ok(0) => {}
                     Ok(n) => {
                         self.wires[dir].drain(..n);
@@ -62,7 +62,7 @@ impl World {
         let ended = self.taps[dir].is_cut() || (self.fin[s] && !self.sessions[s].has_output());
         if ended && self.wires[dir].is_empty() && !self.eof_told[dir] {
             self.taps[dir].ended(How::Fin);
-            self.sessions[r].receive_eof();
+            self.sessions[r].read_tls_eof();
             self.eof_told[dir] = true;
             moved = true;
         }

@@ -7,12 +7,12 @@ use rustls::AlertDescription;
 /// Everything a [`Session`](crate::Session) call can fail with.
 ///
 /// Errors marked *fatal* are sticky: once one is returned, every later call that touches
-/// the connection returns the same error, and [`Session::pending_output`](crate::Session::pending_output)
+/// the connection returns the same error, and [`Session::pending_tls`](crate::Session::pending_tls)
 /// still holds the alert that tells the peer (send it, then close the transport).
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum Error {
-    /// Fatal. The transport ended (see [`Session::receive_eof`](crate::Session::receive_eof))
+    /// Fatal. The transport ended (see [`Session::read_tls_eof`](crate::Session::read_tls_eof))
     /// before the peer's close_notify: the data may have been cut short by an attacker or
     /// a crash, so it is not a clean end of stream.
     Truncated,

@@ -40,8 +40,8 @@
 //!
 //! // Move ciphertext both ways until neither side has anything to send.
 //! fn transfer(from: &mut Session, to: &mut Session) -> bool {
-//!     let n = to.receive(from.pending_output()).unwrap();
-//!     from.output_sent(n);
+//!     let n = to.read_tls(from.pending_tls()).unwrap();
+//!     from.tls_written(n);
 //!     n > 0
 //! }
 //! while transfer(&mut client, &mut server) | transfer(&mut server, &mut client) {}
@@ -59,17 +59,27 @@
 //! assert_eq!(server.recv(&mut buf).unwrap(), 0); // clean end of stream
 //! ```
 //!
+//! # Two sides, told apart by name
+//!
+//! Every call that moves **ciphertext** (the transport's side) has `tls` in its name, as
+//! rustls's `read_tls`/`write_tls` do: in, [`Session::read_tls`] (copy) or
+//! [`Session::tls_read_buffer`] + [`Session::commit_tls_read`] (zero copy) and
+//! [`Session::read_tls_eof`]; out, [`Session::pending_tls`] + [`Session::tls_written`]
+//! (any prefix) or [`Session::write_tls`]. **Plaintext** (the application's side) goes
+//! through [`Session::send`] / [`Session::send_into`] and [`Session::recv`] /
+//! [`Session::recv_with`], the names smoltcp and std sockets use.
+//!
 //! # The contract
 //!
 //! * Calls never block or spin; each makes progress or says why not
 //!   ([`Error::WouldBlock`], `Ok(0)` from [`Session::send`], an empty
-//!   [`Session::receive_buffer`]). Reading never waits for write space: handshake
+//!   [`Session::tls_read_buffer`]). Reading never waits for write space: handshake
 //!   messages, alerts and KeyUpdate replies are always queued.
 //! * Memory is bounded by [`Limits`]; empty buffers are released when the session goes
 //!   quiet (the transport had nothing to read, EOF, or [`Session::release_buffers`]), so
 //!   an idle session holds only rustls' own state.
 //! * A fatal error is sticky, and the alert for it is still in
-//!   [`Session::pending_output`].
+//!   [`Session::pending_tls`].
 //! * End of stream is explicit: close_notify gives `Ok(0)`; transport EOF before it gives
 //!   [`Error::Truncated`].
 //!

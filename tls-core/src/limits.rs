@@ -36,7 +36,7 @@ pub struct Limits {
     pub outbound: usize,
     /// Most application data held unread (decrypted and not yet taken by
     /// [`Session::recv`](crate::Session::recv), plus ciphertext waiting behind it). Above
-    /// it, [`Session::receive`](crate::Session::receive) takes only what completes the
+    /// it, [`Session::read_tls`](crate::Session::read_tls) takes only what completes the
     /// record in flight and [`Session::wants_input`](crate::Session::wants_input) is
     /// false: the binding should stop reading from its transport.
     pub unread_plaintext: usize,

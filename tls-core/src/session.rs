@@ -18,7 +18,7 @@ use crate::Error;
 /// `max_fragment_size`).
 const MAX_FRAGMENT: usize = 16_384;
 
-/// The first size [`Session::receive_buffer`] offers from a fresh buffer.
+/// The first size [`Session::tls_read_buffer`] offers from a fresh buffer.
 const RECEIVE_STEP: usize = 4096;
 
 /// Bytes a record adds to its plaintext, for the worst suite we support: TLS 1.2
@@ -39,11 +39,11 @@ pub struct Encrypted {
 ///
 /// The methods fall into groups, in the manner of quinn-proto's `Connection`:
 ///
-/// * **Inputs**: [`receive`](Self::receive) (copy in) or [`receive_buffer`](Self::receive_buffer)
-///   \+ [`commit_received`](Self::commit_received) (read straight into the engine), and
-///   [`receive_eof`](Self::receive_eof) when the transport ends.
-/// * **Outputs**: [`pending_output`](Self::pending_output) + [`output_sent`](Self::output_sent)
-///   (any prefix), or [`write_output`](Self::write_output). Send these bytes, in order, after
+/// * **Inputs**: [`read_tls`](Self::read_tls) (copy in) or [`tls_read_buffer`](Self::tls_read_buffer)
+///   \+ [`commit_tls_read`](Self::commit_tls_read) (read straight into the engine), and
+///   [`read_tls_eof`](Self::read_tls_eof) when the transport ends.
+/// * **Outputs**: [`pending_tls`](Self::pending_tls) + [`tls_written`](Self::tls_written)
+///   (any prefix), or [`write_tls`](Self::write_tls). Send these bytes, in order, after
 ///   every input and command.
 /// * **Plaintext**: [`send`](Self::send), [`send_into`](Self::send_into),
 ///   [`flush`](Self::flush), [`recv`](Self::recv) (copy out) and
@@ -55,7 +55,7 @@ pub struct Encrypted {
 /// * **Commands**: [`close`](Self::close) (half-close) and [`refresh_keys`](Self::refresh_keys).
 ///
 /// A binding's loop: hand the session whatever the transport delivered, send whatever
-/// [`pending_output`](Self::pending_output) holds, drain [`poll_event`](Self::poll_event), and
+/// [`pending_tls`](Self::pending_tls) holds, drain [`poll_event`](Self::poll_event), and
 /// read plaintext with [`recv`](Self::recv) until it says [`Error::WouldBlock`]. No call blocks;
 /// every call either makes progress or says what it waits for.
 pub struct Session {
@@ -125,7 +125,7 @@ fn record_overhead(version: ProtocolVersion, suite: Option<rustls::CipherSuite>)
 }
 
 impl Session {
-    /// Starts a client session; the ClientHello is ready in [`pending_output`](Self::pending_output).
+    /// Starts a client session; the ClientHello is ready in [`pending_tls`](Self::pending_tls).
     pub fn client(
         config: Arc<ClientConfig>,
         server_name: ServerName<'static>,
@@ -205,9 +205,9 @@ impl Session {
     /// [`release_buffers`](Self::release_buffers)).
     ///
     /// Processes what it can at once: handshake replies, alerts and KeyUpdate answers
-    /// appear in [`pending_output`](Self::pending_output). A fatal error is returned here
+    /// appear in [`pending_tls`](Self::pending_tls). A fatal error is returned here
     /// with its alert queued.
-    pub fn receive(&mut self, data: &[u8]) -> Result<usize, Error> {
+    pub fn read_tls(&mut self, data: &[u8]) -> Result<usize, Error> {
         self.check()?;
         if data.is_empty() {
             // The transport had nothing: the session is quiet.
@@ -223,11 +223,11 @@ impl Session {
         Ok(n)
     }
 
-    /// The zero-copy form of [`receive`](Self::receive): a buffer the transport can read
+    /// The zero-copy form of [`read_tls`](Self::read_tls): a buffer the transport can read
     /// into directly, at most what the session can take now (empty when it can take
     /// nothing; during the handshake a fresh buffer starts at 4 KiB and doubles).
-    /// Follow with [`commit_received`](Self::commit_received).
-    pub fn receive_buffer(&mut self) -> &mut [u8] {
+    /// Follow with [`commit_tls_read`](Self::commit_tls_read).
+    pub fn tls_read_buffer(&mut self) -> &mut [u8] {
         let room = if self.error.is_some() {
             0
         } else {
@@ -250,11 +250,11 @@ impl Session {
     }
 
     /// Tells the session that `n` bytes were written at the front of
-    /// [`receive_buffer`](Self::receive_buffer), and processes them.
+    /// [`tls_read_buffer`](Self::tls_read_buffer), and processes them.
     ///
     /// # Panics
-    /// If `n` is larger than the buffer last returned by `receive_buffer`.
-    pub fn commit_received(&mut self, n: usize) -> Result<(), Error> {
+    /// If `n` is larger than the buffer last returned by `tls_read_buffer`.
+    pub fn commit_tls_read(&mut self, n: usize) -> Result<(), Error> {
         self.check()?;
         if n == 0 {
             // The transport had nothing: the session is quiet.
@@ -270,7 +270,7 @@ impl Session {
     /// After the peer's close_notify this is the clean end. Before it, the stream was
     /// truncated: [`recv`](Self::recv) returns what was received intact and then
     /// [`Error::Truncated`] (during the handshake, at once).
-    pub fn receive_eof(&mut self) {
+    pub fn read_tls_eof(&mut self) {
         self.eof = true;
         self.release_buffers();
         if self.error.is_none() && !self.peer_closed && self.conn.is_handshaking() {
@@ -281,22 +281,22 @@ impl Session {
     // ---------------------------------------------------------------- outputs
 
     /// Ciphertext to send to the peer, oldest first. Send any prefix, then call
-    /// [`output_sent`](Self::output_sent).
+    /// [`tls_written`](Self::tls_written).
     #[must_use]
-    pub fn pending_output(&self) -> &[u8] {
+    pub fn pending_tls(&self) -> &[u8] {
         self.outbound.data()
     }
 
-    /// Marks the first `n` bytes of [`pending_output`](Self::pending_output) as sent.
+    /// Marks the first `n` bytes of [`pending_tls`](Self::pending_tls) as sent.
     ///
     /// # Panics
-    /// If `n` is larger than `pending_output().len()`.
-    pub fn output_sent(&mut self, n: usize) {
+    /// If `n` is larger than `pending_tls().len()`.
+    pub fn tls_written(&mut self, n: usize) {
         self.outbound.consume(n);
     }
 
     /// Copies pending ciphertext into `buf`, marks it sent and returns how much.
-    pub fn write_output(&mut self, buf: &mut [u8]) -> usize {
+    pub fn write_tls(&mut self, buf: &mut [u8]) -> usize {
         self.outbound.read_into(buf)
     }
 
@@ -332,7 +332,7 @@ impl Session {
     /// Encrypts application data straight into `out` (for example a TCP stack's send
     /// ring), taking as much plaintext as fits there whole: no copy beyond rustls' own.
     ///
-    /// Records already queued in [`pending_output`](Self::pending_output) go first, so
+    /// Records already queued in [`pending_tls`](Self::pending_tls) go first, so
     /// while any are queued this takes nothing (`consumed == 0`); gathered small writes
     /// (coalescing mode) are encrypted into `out` ahead of `data`.
     pub fn send_into(&mut self, data: &[u8], out: &mut [u8]) -> Result<Encrypted, Error> {
@@ -504,7 +504,7 @@ impl Session {
         self.error.is_none() && self.input_room() > 0
     }
 
-    /// Whether ciphertext waits in [`pending_output`](Self::pending_output).
+    /// Whether ciphertext waits in [`pending_tls`](Self::pending_tls).
     pub fn has_output(&self) -> bool {
         !self.outbound.is_empty()
     }
@@ -586,9 +586,9 @@ impl Session {
     /// Buffers stay allocated while traffic flows (freeing and zero-filling them for every
     /// record would cost bulk transfers several percent) and are released when the
     /// session goes quiet: when the transport reports it had nothing
-    /// ([`receive`](Self::receive) with an empty slice, [`commit_received`](Self::commit_received)
+    /// ([`read_tls`](Self::read_tls) with an empty slice, [`commit_tls_read`](Self::commit_tls_read)
     /// with 0, as a non-blocking binding does when a read would block), at
-    /// [`receive_eof`](Self::receive_eof), or when this is called.
+    /// [`read_tls_eof`](Self::read_tls_eof), or when this is called.
     pub fn release_buffers(&mut self) {
         self.inbound.release_if_empty();
         self.outbound.release_if_empty();

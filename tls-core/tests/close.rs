@@ -142,7 +142,7 @@ fn cut_run(versions: &[&'static rustls::SupportedProtocolVersion], cut: Option<u
     }
     let total = pair.bytes_sent(Dir::ServerToClient);
     let client = &mut pair.client.session;
-    client.receive_eof();
+    client.read_tls_eof();
     let mut plaintext = Vec::new();
     let mut buf = [0u8; 7];
     let end = loop {
@@ -212,11 +212,11 @@ fn truncation_at_every_offset_tls12() {
 fn eof_during_handshake_is_truncated_at_once() {
     // Client: right after the ClientHello.
     let mut pair = common::pair(KeyKind::EcdsaP256, &Options::default(), FaultPlan::CLEAN, 7);
-    pair.client.session.receive_eof();
+    pair.client.session.read_tls_eof();
     assert_eq!(pair.client.session.error(), Some(&Error::Truncated));
     assert_eq!(pair.client.session.recv(&mut [0; 8]), Err(Error::Truncated));
     assert_eq!(
-        pair.client.session.receive(b"\x16\x03\x03"),
+        pair.client.session.read_tls(b"\x16\x03\x03"),
         Err(Error::Truncated)
     );
     assert_eq!(pair.client.session.send(b"x"), Err(Error::Truncated));
@@ -224,12 +224,12 @@ fn eof_during_handshake_is_truncated_at_once() {
 
     // Server: half-way through the client's first flight.
     let mut pair = common::pair(KeyKind::EcdsaP256, &Options::default(), FaultPlan::CLEAN, 8);
-    let hello = pair.client.session.pending_output().to_vec();
+    let hello = pair.client.session.pending_tls().to_vec();
     assert_eq!(
-        pair.server.session.receive(&hello[..hello.len() / 2]),
+        pair.server.session.read_tls(&hello[..hello.len() / 2]),
         Ok(hello.len() / 2)
     );
-    pair.server.session.receive_eof();
+    pair.server.session.read_tls_eof();
     assert_eq!(pair.server.session.recv(&mut [0; 8]), Err(Error::Truncated));
     assert_eq!(pair.server.session.close(), Err(Error::Truncated));
 

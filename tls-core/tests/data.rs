@@ -28,7 +28,7 @@ fn sixteen_mib_each_way() {
     assert!(pair.server.session.buffered_bytes() > 0);
     // ...and go back once the transport reports it has nothing.
     for session in [&mut pair.client.session, &mut pair.server.session] {
-        assert_eq!(session.receive(&[]), Ok(0));
+        assert_eq!(session.read_tls(&[]), Ok(0));
         assert_eq!(session.buffered_bytes(), 0);
     }
 }
@@ -440,18 +440,18 @@ fn backpressure_on_send_and_on_unread_plaintext() {
         sent += n;
     }
     assert!(sent > 0 && sent < data.len());
-    assert!(pair.server.session.pending_output().len() <= limits.outbound);
-    assert!(pair.server.session.pending_output().len() + 2 * FRAGMENT > limits.outbound);
+    assert!(pair.server.session.pending_tls().len() <= limits.outbound);
+    assert!(pair.server.session.pending_tls().len() + 2 * FRAGMENT > limits.outbound);
     assert_eq!(pair.server.session.send(&data[sent..]), Ok(0));
 
     // Inbound: the client takes input only while unread plaintext is under its limit.
     let mut offered = 0;
     let mut taken = 0;
     for _ in 0..100 {
-        let pending = pair.server.session.pending_output().to_vec();
+        let pending = pair.server.session.pending_tls().to_vec();
         offered = pending.len();
-        taken = pair.client.session.receive(&pending).unwrap();
-        pair.server.session.output_sent(taken);
+        taken = pair.client.session.read_tls(&pending).unwrap();
+        pair.server.session.tls_written(taken);
         if taken < offered {
             break;
         }
@@ -459,9 +459,9 @@ fn backpressure_on_send_and_on_unread_plaintext() {
     }
     assert!(taken < offered, "receive took {taken} of {offered}");
     assert!(!pair.client.session.wants_input());
-    assert!(pair.client.session.receive_buffer().is_empty());
-    let rest = pair.server.session.pending_output().to_vec();
-    assert_eq!(pair.client.session.receive(&rest), Ok(0));
+    assert!(pair.client.session.tls_read_buffer().is_empty());
+    let rest = pair.server.session.pending_tls().to_vec();
+    assert_eq!(pair.client.session.read_tls(&rest), Ok(0));
     assert!(pair.client.session.has_plaintext());
     assert!(
         pair.client.session.buffered_bytes() <= limits.unread_plaintext + 2 * MAX_RECORD,
@@ -528,6 +528,6 @@ fn record_overhead_matches_the_wire() {
         let client = pair.session(Side::Client);
         assert_eq!(client.record_overhead(), expected, "{suite:?}");
         assert_eq!(client.send(&[7u8; 1000]).unwrap(), 1000);
-        assert_eq!(client.pending_output().len(), 1000 + expected, "{suite:?}");
+        assert_eq!(client.pending_tls().len(), 1000 + expected, "{suite:?}");
     }
 }

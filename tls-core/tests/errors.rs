@@ -48,14 +48,14 @@ fn drive_watching(pair: &mut Pair, seen: &mut Vec<Failure>) {
 /// Every later call on a failed session returns the same error.
 fn assert_sticky(session: &mut Session, error: &Error) {
     let e = error.clone();
-    assert_eq!(session.receive(b"\x17\x03\x03\x00\x01x"), Err(e.clone()));
-    assert_eq!(session.commit_received(0), Err(e.clone()));
+    assert_eq!(session.read_tls(b"\x17\x03\x03\x00\x01x"), Err(e.clone()));
+    assert_eq!(session.commit_tls_read(0), Err(e.clone()));
     assert_eq!(session.recv(&mut [0; 16]), Err(e.clone()));
     assert_eq!(session.send(b"more"), Err(e.clone()));
     assert_eq!(session.close(), Err(e.clone()));
     assert_eq!(session.refresh_keys(), Err(e.clone()));
     assert_eq!(session.error(), Some(error));
-    assert!(session.receive_buffer().is_empty());
+    assert!(session.tls_read_buffer().is_empty());
     assert!(!session.wants_input());
 }
 
@@ -265,13 +265,13 @@ fn garbage_instead_of_client_hello() {
     ];
     for garbage in cases {
         let mut server = Session::server(server_config(), Limits::default()).unwrap();
-        let result = server.receive(garbage);
+        let result = server.read_tls(garbage);
         let error = match result {
             Err(e @ Error::Tls(_)) => e,
             other => panic!("{garbage:?}: {other:?}"),
         };
         assert!(error.is_fatal());
-        let alert = server.pending_output();
+        let alert = server.pending_tls();
         // A plaintext fatal alert record: type 21, level 2.
         assert_eq!(alert.len(), 7, "{garbage:?}: {alert:?}");
         assert_eq!(alert[0], 21, "{garbage:?}: {alert:?}");
@@ -320,7 +320,7 @@ fn random_bytes_never_panic_either_side() {
         let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
         let mut client = Session::client(client_config.clone(), name, Limits::default()).unwrap();
         for session in [&mut server, &mut client] {
-            match session.receive(&bytes) {
+            match session.read_tls(&bytes) {
                 Ok(_) => {}
                 Err(e) => {
                     assert!(e.is_fatal(), "round {round}: {e:?}");
@@ -333,7 +333,7 @@ fn random_bytes_never_panic_either_side() {
                 }
             }
             let _ = session.recv(&mut [0; 64]);
-            session.receive_eof();
+            session.read_tls_eof();
             assert!(session.recv(&mut [0; 64]).is_err(), "round {round}");
         }
     }

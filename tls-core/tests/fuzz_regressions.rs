@@ -16,10 +16,10 @@ fn exchange(client: &mut Session, server: &mut Session, rounds: usize) -> Vec<u8
     let mut buf = [0u8; 4096];
     for _ in 0..rounds {
         let mut moved = 0;
-        let out = client.pending_output().len();
+        let out = client.pending_tls().len();
         if out > 0 {
-            let n = server.receive(client.pending_output()).unwrap();
-            client.output_sent(n);
+            let n = server.read_tls(client.pending_tls()).unwrap();
+            client.tls_written(n);
             moved += n;
             if n == 0 {
                 assert_ne!(
@@ -31,8 +31,8 @@ fn exchange(client: &mut Session, server: &mut Session, rounds: usize) -> Vec<u8
                 );
             }
         }
-        let n = client.receive(server.pending_output()).unwrap();
-        server.output_sent(n);
+        let n = client.read_tls(server.pending_tls()).unwrap();
+        server.tls_written(n);
         moved += n;
         while let Ok(k @ 1..) = server.recv(&mut buf) {
             got.extend_from_slice(&buf[..k]);

@@ -31,10 +31,10 @@ fn sessions(opts: &Options) -> (Session, Session) {
 
 /// Moves up to `max` bytes of `from`'s output into `to`; returns how many.
 fn shuttle(from: &mut Session, to: &mut Session, max: usize) -> usize {
-    let out = from.pending_output();
+    let out = from.pending_tls();
     let out = &out[..out.len().min(max)];
-    let n = to.receive(out).unwrap();
-    from.output_sent(n);
+    let n = to.read_tls(out).unwrap();
+    from.tls_written(n);
     n
 }
 
@@ -178,7 +178,7 @@ fn end_of_stream_and_truncation_do_not_call_f() {
     // Truncation: data, then the transport ends without close_notify.
     let (mut client, mut server) = sessions(&Options::default());
     send_all(&mut client, &mut server, b"cut");
-    server.receive_eof();
+    server.read_tls_eof();
     assert_eq!(server.recv_with(|buf| buf.len()), Ok(3));
     let mut called = false;
     let result = server.recv_with(|_| {
@@ -200,12 +200,12 @@ fn data_before_a_corrupt_record_is_lent_then_the_error() {
     let (mut client, mut server) = sessions(&Options::default());
     assert_eq!(client.send(b"intact").unwrap(), 6);
     assert_eq!(client.send(b"corrupt").unwrap(), 7);
-    let mut wire = client.pending_output().to_vec();
-    client.output_sent(wire.len());
+    let mut wire = client.pending_tls().to_vec();
+    client.tls_written(wire.len());
     // The second record starts after the first (6 bytes of plaintext).
     let second = 6 + TLS13_OVERHEAD;
     wire[second + 7] ^= 0x40;
-    server.receive(&wire).unwrap();
+    server.read_tls(&wire).unwrap();
     assert_eq!(
         server.recv_with(|buf| {
             assert_eq!(buf, b"intact");
@@ -295,8 +295,8 @@ fn has_plaintext_is_exact_after_every_call() {
                     // A write from the server reaches the write state past the
                     // client's records, setting decrypted ones aside.
                     let _ = server.send(b"x").unwrap();
-                    let out = server.pending_output().len();
-                    server.output_sent(out);
+                    let out = server.pending_tls().len();
+                    server.tls_written(out);
                 }
             }
             let quick = server.has_plaintext();

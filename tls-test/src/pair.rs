@@ -11,10 +11,10 @@
 //! [`Pair::flip_in_record`]) and end a direction early ([`Pair::cut`]).
 //!
 //! Everything is deterministic for a given seed: the generator picks piece sizes, delays, and
-//! whether a piece goes in through [`Session::receive`] (copy) or through
-//! [`Session::receive_buffer`] + [`Session::commit_received`] (zero copy), and whether it
-//! comes out through [`Session::pending_output`] + [`Session::output_sent`] or
-//! [`Session::write_output`].
+//! whether a piece goes in through [`Session::read_tls`] (copy) or through
+//! [`Session::tls_read_buffer`] + [`Session::commit_tls_read`] (zero copy), and whether it
+//! comes out through [`Session::pending_tls`] + [`Session::tls_written`] or
+//! [`Session::write_tls`].
 //!
 //! ```
 //! use std::sync::Arc;
@@ -184,8 +184,8 @@ pub struct Endpoint {
     /// Whether [`Session::recv`] has returned `Ok(0)`: the peer's close_notify arrived and
     /// every byte before it was read.
     pub clean_eof: bool,
-    /// The first fatal error the harness saw from this session (from `receive`,
-    /// `commit_received` or `recv`).
+    /// The first fatal error the harness saw from this session (from `read_tls`,
+    /// `commit_tls_read` or `recv`).
     pub error: Option<Error>,
 }
 
@@ -503,7 +503,7 @@ impl Pair {
     }
 
     /// Ends `dir` after stream offset `at`: bytes from `at` on are dropped, and once the
-    /// first `at` bytes are delivered the receiver gets [`Session::receive_eof`]. A stream
+    /// first `at` bytes are delivered the receiver gets [`Session::read_tls_eof`]. A stream
     /// shorter than `at` is not cut.
     pub fn cut(&mut self, dir: Dir, at: usize) {
         self.wires[dir.index()].cut = Some(at);
@@ -804,23 +804,20 @@ impl Pair {
 
     /// Takes one piece of the sender's output and puts it on the wire.
     fn transmit(&mut self, dir: Dir) -> bool {
-        let available = self.endpoint(dir.sender()).session.pending_output().len();
+        let available = self.endpoint(dir.sender()).session.pending_tls().len();
         if available == 0 {
             return false;
         }
         let n = self.pick(available);
         let piece = if self.rng.chance(0.5) {
             let session = self.session(dir.sender());
-            let piece = session.pending_output()[..n].to_vec();
-            session.output_sent(n);
+            let piece = session.pending_tls()[..n].to_vec();
+            session.tls_written(n);
             piece
         } else {
             let mut piece = vec![0; n];
-            let written = self.session(dir.sender()).write_output(&mut piece);
-            assert_eq!(
-                written, n,
-                "write_output wrote less than pending_output held"
-            );
+            let written = self.session(dir.sender()).write_tls(&mut piece);
+            assert_eq!(written, n, "write_tls wrote less than pending_tls held");
             piece
         };
         let ready = self.ready_at();
@@ -896,10 +893,10 @@ impl Pair {
             let zero_copy = self.rng.chance(0.5);
             let ep = self.endpoint_mut(receiver);
             let taken = if zero_copy {
-                let buf = ep.session.receive_buffer();
+                let buf = ep.session.tls_read_buffer();
                 let m = buf.len().min(n);
                 buf[..m].copy_from_slice(&piece[..m]);
-                match ep.session.commit_received(m) {
+                match ep.session.commit_tls_read(m) {
                     Ok(()) => m,
                     Err(e) => {
                         ep.note_error(&e);
@@ -907,7 +904,7 @@ impl Pair {
                     }
                 }
             } else {
-                match ep.session.receive(&piece) {
+                match ep.session.read_tls(&piece) {
                     Ok(m) => m,
                     Err(e) => {
                         ep.note_error(&e);
@@ -933,7 +930,7 @@ impl Pair {
         let wire = &mut self.wires[dir.index()];
         if wire.chunks.is_empty() && wire.cut_reached() && !wire.eof_delivered {
             wire.eof_delivered = true;
-            self.session(receiver).receive_eof();
+            self.session(receiver).read_tls_eof();
             progress = true;
         }
         progress
@@ -944,10 +941,10 @@ impl Pair {
         for side in [Side::Client, Side::Server] {
             let ep = self.endpoint(side);
             s += &format!(
-                "; {side:?}: handshaking={} pending_output={} wants_input={} \
+                "; {side:?}: handshaking={} pending_tls={} wants_input={} \
                  has_plaintext={} error={:?} events={}",
                 ep.session.is_handshaking(),
-                ep.session.pending_output().len(),
+                ep.session.pending_tls().len(),
                 ep.session.wants_input(),
                 ep.session.has_plaintext(),
                 ep.error.as_ref().or(ep.session.error()),

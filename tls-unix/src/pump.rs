@@ -15,7 +15,7 @@
 //!    or returns: no loop spins. A state where nothing can move is reported as an error
 //!    ([`stalled`]) instead.
 //! 4. Bytes go straight between the socket and the engine's buffers:
-//!    [`Session::receive_buffer`] is read into, [`Session::pending_output`] is written from.
+//!    [`Session::tls_read_buffer`] is read into, [`Session::pending_tls`] is written from.
 //! 5. After a fatal TLS error the alert the engine queued is written once (a "last gasp",
 //!    errors ignored) before the error is returned.
 
@@ -37,8 +37,8 @@ pub(crate) fn fail<W: Write + ?Sized>(
     e: tls_core::Error,
 ) -> io::Error {
     if e.is_fatal() && s.has_output() {
-        if let Ok(n) = io.write(s.pending_output()) {
-            s.output_sent(n);
+        if let Ok(n) = io.write(s.pending_tls()) {
+            s.tls_written(n);
             let _ = io.flush();
         }
     }
@@ -50,10 +50,10 @@ pub(crate) fn fail<W: Write + ?Sized>(
 pub(crate) fn flush_output<W: Write + ?Sized>(s: &mut Session, io: &mut W) -> io::Result<()> {
     let mut wrote = false;
     while s.has_output() {
-        match io.write(s.pending_output()) {
+        match io.write(s.pending_tls()) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => {
-                s.output_sent(n);
+                s.tls_written(n);
                 wrote = true;
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -85,8 +85,8 @@ pub(crate) fn send_output<W: Write + ?Sized>(
     notified: bool,
 ) -> io::Result<()> {
     if notified {
-        let n = s.pending_output().len();
-        s.output_sent(n);
+        let n = s.pending_tls().len();
+        s.tls_written(n);
         return Ok(());
     }
     flush_output(s, io)
@@ -95,7 +95,7 @@ pub(crate) fn send_output<W: Write + ?Sized>(
 /// Reads once from the transport straight into the engine. Returns the bytes read; `0`
 /// means end of stream, which the engine is told about.
 fn read_input<T: Read + Write + ?Sized>(s: &mut Session, io: &mut T) -> io::Result<usize> {
-    let buf = s.receive_buffer();
+    let buf = s.tls_read_buffer();
     if buf.is_empty() {
         return Err(match s.error() {
             Some(e) => e.clone().into(),
@@ -117,8 +117,8 @@ fn read_input<T: Read + Write + ?Sized>(s: &mut Session, io: &mut T) -> io::Resu
         }
     };
     if n == 0 {
-        s.receive_eof();
-    } else if let Err(e) = s.commit_received(n) {
+        s.read_tls_eof();
+    } else if let Err(e) = s.commit_tls_read(n) {
         return Err(fail(s, io, e));
     }
     Ok(n)

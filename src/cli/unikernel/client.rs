@@ -14,8 +14,8 @@ use tlsflow_unikernel::{run_fetch, Fetch, FetchEvent};
 
 use super::tap::Net;
 use super::TapArgs;
-use crate::cli::Error;
 use crate::cli::common::{describe, BodySink, Fetched, Url};
+use crate::cli::Error;
 
 /// Bound on any wait for progress.
 const IO_TIMEOUT: SDuration = SDuration::from_secs(60);
@@ -129,4 +129,3 @@ impl Client {
         })
     }
 }
-

@@ -418,10 +418,7 @@ impl TlsSocket {
             return false;
         }
         let tcp = sockets.get::<tcp::Socket>(self.handle);
-        let staged = self
-            .session
-            .as_ref()
-            .map_or(0, |s| s.pending_output().len());
+        let staged = self.session.as_ref().map_or(0, |s| s.pending_tls().len());
         let free = tcp.send_capacity() - tcp.send_queue();
         free > staged + WORST_OVERHEAD
     }

@@ -26,7 +26,7 @@ impl TlsSocket {
                 if buf.is_empty() {
                     return (0, Ok(0));
                 }
-                match session.receive(buf) {
+                match session.read_tls(buf) {
                     Ok(n) => (n, Ok(n)),
                     Err(e) => (0, Err(e)),
                 }
@@ -44,7 +44,7 @@ impl TlsSocket {
                 Err(tcp::RecvError::Finished) => {
                     if !self.peer_fin {
                         self.peer_fin = true;
-                        session.receive_eof();
+                        session.read_tls_eof();
                         // recv reports what the end means (clean or truncated).
                         self.undecrypted = true;
                         progress = true;
@@ -69,14 +69,14 @@ impl TlsSocket {
         };
         let mut progress = false;
         loop {
-            let out = session.pending_output();
+            let out = session.pending_tls();
             if out.is_empty() {
                 break;
             }
             match tcp.send_slice(out) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    session.output_sent(n);
+                    session.tls_written(n);
                     progress = true;
                 }
             }

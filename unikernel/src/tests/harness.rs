@@ -204,8 +204,8 @@ impl RawClient {
             moved |= n > 0;
         }
         if tcp.may_send() && self.session.has_output() {
-            let n = tcp.send_slice(self.session.pending_output()).unwrap_or(0);
-            self.session.output_sent(n);
+            let n = tcp.send_slice(self.session.pending_tls()).unwrap_or(0);
+            self.session.tls_written(n);
             moved |= n > 0;
         }
         let mut buf = [0u8; 4096];
@@ -226,7 +226,7 @@ impl RawClient {
             if self.stream.len() < len {
                 break;
             }
-            let taken = self.session.receive(&self.stream[..len]).unwrap();
+            let taken = self.session.read_tls(&self.stream[..len]).unwrap();
             assert_eq!(taken, len, "the session takes a whole record");
             self.stream.drain(..len);
             let mut got = 0;
