@@ -39,6 +39,8 @@ pub struct Setup {
     pub resumption: bool,
     /// The name the client asks for (SNI); the server certificate covers it.
     pub sni: &'static str,
+    /// The server sends its CA after its leaf (a first flight over one segment with RSA).
+    pub chain_with_ca: bool,
 }
 
 impl Default for Setup {
@@ -51,6 +53,7 @@ impl Default for Setup {
             client_auth: ClientAuth::Off,
             resumption: false,
             sni: "localhost",
+            chain_with_ca: false,
         }
     }
 }
@@ -59,14 +62,22 @@ impl Default for Setup {
 pub const EXTRA_NAME: &str = "conformance.tlsflow.test";
 
 /// One PKI per key kind (RSA is slow to sign with, and certificates are not the point).
-fn pki(kind: KeyKind) -> Arc<Pki> {
+/// With `chain_with_ca`, the server's chain ends with the CA (the throwaway PKI serves
+/// its leaf alone), to make a first flight longer than one segment.
+fn pki(kind: KeyKind, chain_with_ca: bool) -> Arc<Pki> {
     static PKIS: OnceLock<Mutex<HashMap<String, Arc<Pki>>>> = OnceLock::new();
     let map = PKIS.get_or_init(Default::default);
-    let key = format!("{kind:?}");
+    let key = format!("{kind:?}-{chain_with_ca}");
     map.lock()
         .unwrap()
         .entry(key)
-        .or_insert_with(|| Arc::new(Pki::new(kind, &[EXTRA_NAME])))
+        .or_insert_with(|| {
+            let mut pki = Pki::new(kind, &[EXTRA_NAME]);
+            if chain_with_ca {
+                pki.server.chain.push(pki.ca.clone());
+            }
+            Arc::new(pki)
+        })
         .clone()
 }
 
@@ -95,7 +106,7 @@ impl Setup {
     }
 
     pub fn configs(&self) -> Configs {
-        let pki = pki(self.key);
+        let pki = pki(self.key, self.chain_with_ca);
         let versions: Vec<&'static SupportedProtocolVersion> = match self.version {
             Some(ProtocolVersion::TLSv1_3) => certs::TLS13.to_vec(),
             Some(ProtocolVersion::TLSv1_2) => certs::TLS12.to_vec(),

@@ -86,6 +86,7 @@ pub fn scenarios(v: &mut Vec<Scenario>) {
             setup: Setup {
                 version: Some(version),
                 key: KeyKind::Rsa2048,
+                chain_with_ca: true,
                 ..Setup::default()
             },
             connections: vec![c],

@@ -307,7 +307,10 @@ fn peer_that_stops_reading_is_released_by_the_write_timeout() {
 fn handshake_time(server_options: Options, ack_delay: Duration) -> Duration {
     static RSA: OnceLock<(Arc<ServerConfig>, Arc<ClientConfig>)> = OnceLock::new();
     let (server_config, client_config) = RSA.get_or_init(|| {
-        let pki = Pki::new(KeyKind::Rsa2048, &[]);
+        let mut pki = Pki::new(KeyKind::Rsa2048, &[]);
+        // The throwaway PKI serves its leaf alone; with the CA after it the flight is
+        // one full segment and a partial one.
+        pki.server.chain.push(pki.ca.clone());
         let tls12 = CertOptions {
             versions: tls_test::certs::TLS12.to_vec(),
             ..CertOptions::default()
