@@ -108,6 +108,7 @@ fn main(cmdline: &str, tsc_entry: u64) -> ! {
         Ok(nic) => nic,
         Err(message) => fail(Code::NoNetwork, message),
     };
+    arch::irq::init(nic.irq);
     let mut platform = platform::Boot::new(nic, options.port, options.stats_every, tsc_entry);
     let mut sockets = SocketSet::new(Vec::new());
     let (mut iface, addr) = match net::configure(&mut platform, &mut sockets, &options) {

@@ -1,6 +1,6 @@
 //! The bare-metal target's half of the application's platform seam: the virtio-net card,
-//! the TSC clock, a wait that polls the card until a frame or the deadline (the image
-//! takes no interrupts), and the serial console for the log, with a heap report every
+//! the TSC clock, a wait that halts the CPU until the card's interrupt or the PIT's
+//! one-shot at the deadline, and the serial console for the log, with a heap report every
 //! `stats=N` connections and the time of the first connection attempt.
 
 use core::fmt::Write;
@@ -11,7 +11,12 @@ use tlsflow_unikernel::Platform;
 
 use crate::arch::serial::Console;
 use crate::arch::virtio::{Nic, Rx, Tx};
-use crate::arch::{cpu, heap, time};
+use crate::arch::{cpu, heap, irq, time};
+
+/// Longest single halt (the PIT's one-shot range is about 54 ms).
+const MAX_SLEEP_MICROS: u64 = 50_000;
+/// How long [`Boot::wait`] polls the card before it halts.
+const SPIN_MICROS: u64 = 200;
 use crate::say;
 
 /// The card, watched for the first TCP SYN to the server's port.
@@ -119,13 +124,38 @@ impl Platform for Boot {
     }
 
     fn wait(&mut self, deadline: Option<Instant>) {
-        // No interrupts: poll the card's used ring until a frame or the deadline.
-        while !self.device.nic.has_frame() {
-            if deadline.is_some_and(|d| self.now() >= d) {
+        // Clear the card's interrupt first, then look: a frame arriving after the look
+        // raises the line again and ends the halt at once.
+        self.device.nic.ack_interrupt();
+        // Busy traffic: a frame usually follows within microseconds (an ACK, the next
+        // segment), and a halt costs more than that under TCG; poll briefly first.
+        let spin_until = self.now() + smoltcp::time::Duration::from_micros(SPIN_MICROS);
+        loop {
+            if self.device.nic.has_frame() {
                 return;
+            }
+            let now = self.now();
+            if deadline.is_some_and(|d| now >= d) {
+                return;
+            }
+            if now >= spin_until {
+                break;
             }
             core::hint::spin_loop();
         }
+        let now = self.now();
+        let mut sleep = MAX_SLEEP_MICROS;
+        if let Some(d) = deadline {
+            if d <= now {
+                return;
+            }
+            sleep = sleep.min((d - now).total_micros());
+        }
+        if !irq::nic_interrupts() {
+            // No interrupt line: poll the card at 1 kHz.
+            sleep = sleep.min(1000);
+        }
+        irq::halt(sleep);
     }
 
     fn log(&mut self, line: &str) {

@@ -15,6 +15,7 @@ pub mod cpu;
 pub mod exit;
 pub mod fwcfg;
 pub mod heap;
+pub mod irq;
 pub mod libc;
 pub mod multiboot;
 pub mod pci;

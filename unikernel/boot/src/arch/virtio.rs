@@ -70,6 +70,8 @@ pub struct Nic {
     dev: RefCell<VirtIONet<Dma, PciTransport, QUEUE>>,
     /// Its MAC address.
     pub mac: [u8; 6],
+    /// Its PCI interrupt line (legacy INTx through the PIC), if it has one.
+    pub irq: Option<u8>,
 }
 
 impl Nic {
@@ -92,18 +94,30 @@ impl Nic {
                 }
             }
         }
+        use virtio_drivers::transport::pci::bus::ConfigurationAccess;
+        let word = PortCam.read_word(df, 0x3C);
+        let (line, pin) = (word as u8, (word >> 8) as u8);
+        let irq = (pin != 0 && line < 16).then_some(line);
         root.set_command(
             df,
             Command::IO_SPACE | Command::MEMORY_SPACE | Command::BUS_MASTER,
         );
         let transport =
             PciTransport::new::<Dma, _>(&mut root, df).map_err(|_| "not a modern virtio device")?;
-        let dev = VirtIONet::new(transport, RX_BUF).map_err(|_| "virtio-net would not start")?;
+        let mut dev =
+            VirtIONet::new(transport, RX_BUF).map_err(|_| "virtio-net would not start")?;
+        dev.enable_interrupts();
         let mac = dev.mac_address();
         Ok(Nic {
             dev: RefCell::new(dev),
             mac,
+            irq,
         })
+    }
+
+    /// Reads (and so clears) the card's interrupt status: its INTx line drops.
+    pub fn ack_interrupt(&self) {
+        let _ = self.dev.borrow_mut().ack_interrupt();
     }
 
     /// Whether a frame has arrived.
