@@ -1,5 +1,5 @@
 //! Time: the TSC as the monotonic clock, its rate measured against the PIT (channel 2,
-//! gated through port 0x61, 50 ms), and wall time from the CMOS RTC read once at boot
+//! gated through port 0x61, 10 ms), and wall time from the CMOS RTC read once at boot
 //! and advanced by the TSC.
 //!
 //! Unsafe: port I/O to the PIT and the RTC.
@@ -12,8 +12,8 @@ use super::cpu::rdtsc;
 
 /// The PIT's input clock.
 const PIT_HZ: u64 = 1_193_182;
-/// Calibration interval: 50 ms of PIT ticks.
-const CALIBRATION_TICKS: u16 = (PIT_HZ / 20) as u16;
+/// Calibration interval: 10 ms of PIT ticks (one tick of error is 0.01 %).
+const CALIBRATION_TICKS: u16 = (PIT_HZ / 100) as u16;
 
 static TSC_HZ: AtomicU64 = AtomicU64::new(0);
 static TSC_BOOT: AtomicU64 = AtomicU64::new(0);
