@@ -150,7 +150,10 @@ fn output_of(name: &str, cmd: &mut Command) -> Vec<u8> {
 fn boot_without_certificate_says_so_and_exits_35() {
     let qemu = require("qemu-system-x86_64");
     let _one = ONE_GUEST.lock().unwrap_or_else(|e| e.into_inner());
-    let image = output_of("scripts/boot --image", Command::new(scripts_boot()).arg("--image"));
+    let image = output_of(
+        "scripts/boot --image",
+        Command::new(scripts_boot()).arg("--image"),
+    );
     let image = String::from_utf8(image).unwrap().trim().to_string();
     let done = run(
         "qemu",
@@ -185,7 +188,10 @@ fn booted_guest_serves_curl_openssl_and_gnutls() {
         assert_eq!(hex(&sha256(&body)), digest, "{version}");
         let line = guest.next_connection();
         assert_eq!(line.split_whitespace().nth(1), Some(version), "{line}");
-        assert!(log_field(&line, "out").parse::<usize>().unwrap() > BULK, "{line}");
+        assert!(
+            log_field(&line, "out").parse::<usize>().unwrap() > BULK,
+            "{line}"
+        );
     }
 
     // openssl s_client: a verified handshake, then a resumed one from its saved session.
@@ -217,14 +223,18 @@ fn booted_guest_serves_curl_openssl_and_gnutls() {
 
     // gnutls-cli: a verified handshake and a 4 MiB fetch, digest checked.
     let mut cmd = Command::new(require("gnutls-cli"));
-    cmd.args(["--x509cafile"])
-        .arg(&guest.ca)
-        .args(["--port", &guest.port.to_string(), "localhost"]);
+    cmd.args(["--x509cafile"]).arg(&guest.ca).args([
+        "--port",
+        &guest.port.to_string(),
+        "localhost",
+    ]);
     let (mut peer, out) = Peer::spawn_raw("gnutls-cli", &mut cmd);
     let get = format!("GET /bytes/{BULK} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n");
     peer.stdin().write_all(get.as_bytes()).unwrap();
     let got = out.wait_until("the whole response", LIMIT, |bytes: &[u8]| {
-        let at = bytes.windows(17).position(|w| w == b"HTTP/1.1 200 OK\r\n")?;
+        let at = bytes
+            .windows(17)
+            .position(|w| w == b"HTTP/1.1 200 OK\r\n")?;
         let head = bytes[at..].windows(4).position(|w| w == b"\r\n\r\n")?;
         let body = &bytes[at + head + 4..];
         (body.len() >= BULK).then(|| hex(&sha256(&body[..BULK])))
@@ -267,7 +277,10 @@ fn booted_guest_serves_curl_openssl_and_gnutls() {
     let mut peers = std::collections::HashSet::new();
     for _ in 0..8 {
         let line = guest.next_connection();
-        assert!(log_field(&line, "out").parse::<usize>().unwrap() > EACH, "{line}");
+        assert!(
+            log_field(&line, "out").parse::<usize>().unwrap() > EACH,
+            "{line}"
+        );
         peers.insert(line.split_whitespace().next().unwrap().to_string());
     }
     assert_eq!(peers.len(), 8, "eight connections");
@@ -305,7 +318,9 @@ fn get(port: u16, config: &Arc<rustls::ClientConfig>, path: &str) -> (u16, Vec<u
     tlsflow::http::write_get(reader.get_mut(), "localhost", path).unwrap();
     let response = tlsflow::http::read_response(&mut reader).unwrap();
     let mut body = Vec::new();
-    reader.read_to_end(&mut body).expect("body until close_notify");
+    reader
+        .read_to_end(&mut body)
+        .expect("body until close_notify");
     (response.status, body)
 }
 
@@ -348,8 +363,14 @@ fn booted_guest_stays_flat_over_1000_connections_and_survives_bad_input() {
     }
     let (in_use_100, peak_100) = heap[0];
     let (in_use_1000, peak_1000) = heap[9];
-    assert_eq!(peak_1000, peak_100, "high-water grew after the first hundred: {heap:?}");
-    assert!(in_use_1000 <= in_use_100 + 4096, "heap in use grew: {heap:?}");
+    assert_eq!(
+        peak_1000, peak_100,
+        "high-water grew after the first hundred: {heap:?}"
+    );
+    assert!(
+        in_use_1000 <= in_use_100 + 4096,
+        "heap in use grew: {heap:?}"
+    );
 
     // Not TLS at all: the guest answers with an alert and closes.
     let mut raw = TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -357,7 +378,11 @@ fn booted_guest_stays_flat_over_1000_connections_and_survives_bad_input() {
     raw.write_all(&[0x47u8; 600]).unwrap();
     let mut answer = Vec::new();
     let _ = raw.read_to_end(&mut answer);
-    assert_eq!(answer.first(), Some(&0x15), "a TLS alert record: {answer:?}");
+    assert_eq!(
+        answer.first(),
+        Some(&0x15),
+        "a TLS alert record: {answer:?}"
+    );
     guest.next_connection();
 
     // Malformed HTTP: 400, then close_notify.
@@ -366,13 +391,17 @@ fn booted_guest_stays_flat_over_1000_connections_and_survives_bad_input() {
     let response = tlsflow::http::read_response(&mut tls).unwrap();
     assert_eq!(response.status, 400);
     let mut rest = Vec::new();
-    tls.read_to_end(&mut rest).expect("close_notify after the 400");
+    tls.read_to_end(&mut rest)
+        .expect("close_notify after the 400");
     guest.next_connection();
 
     // Reset mid-transfer: closing with unread bytes in the receive queue sends RST.
     let mut reset = BufReader::new(connect(port, &config));
     tlsflow::http::write_get(reset.get_mut(), "localhost", "/bytes/67108864").unwrap();
-    assert_eq!(tlsflow::http::read_response(&mut reset).unwrap().status, 200);
+    assert_eq!(
+        tlsflow::http::read_response(&mut reset).unwrap().status,
+        200
+    );
     reset.read_exact(&mut [0u8; 128 * 1024]).unwrap();
     reset.get_ref().get_ref().peek(&mut [0u8; 1]).unwrap();
     drop(reset);
@@ -382,7 +411,10 @@ fn booted_guest_stays_flat_over_1000_connections_and_survives_bad_input() {
     // connections meanwhile, its heap bounded (at most 1 MiB over the earlier peak).
     let mut stalled = BufReader::new(connect(port, &config));
     tlsflow::http::write_get(stalled.get_mut(), "localhost", "/bytes/67108864").unwrap();
-    assert_eq!(tlsflow::http::read_response(&mut stalled).unwrap().status, 200);
+    assert_eq!(
+        tlsflow::http::read_response(&mut stalled).unwrap().status,
+        200
+    );
     stalled.read_exact(&mut [0u8; 16 * 1024]).unwrap();
     // 96 connections since the last report, and 4 more make the next one.
     for _ in 0..100 {
@@ -390,9 +422,19 @@ fn booted_guest_stays_flat_over_1000_connections_and_survives_bad_input() {
     }
     let line = guest.line("tlsflow-boot: heap after ");
     let (in_use, peak) = heap_numbers(&line);
-    assert!(in_use < peak_1000 + (1 << 20), "{line} (earlier peak {peak_1000})");
-    assert!(peak < peak_1000 + (1 << 20), "{line} (earlier peak {peak_1000})");
-    stalled.get_ref().get_ref().shutdown(Shutdown::Both).unwrap();
+    assert!(
+        in_use < peak_1000 + (1 << 20),
+        "{line} (earlier peak {peak_1000})"
+    );
+    assert!(
+        peak < peak_1000 + (1 << 20),
+        "{line} (earlier peak {peak_1000})"
+    );
+    stalled
+        .get_ref()
+        .get_ref()
+        .shutdown(Shutdown::Both)
+        .unwrap();
     drop(stalled);
 
     // Still serving, a 4 MiB transfer intact.

@@ -49,9 +49,9 @@ impl Options {
             };
             match key {
                 "ip" => {
-                    let (a, p) = value
-                        .split_once('/')
-                        .ok_or_else(|| format!("bad command line: ip={value:?} wants ADDR/PREFIX"))?;
+                    let (a, p) = value.split_once('/').ok_or_else(|| {
+                        format!("bad command line: ip={value:?} wants ADDR/PREFIX")
+                    })?;
                     let a: Ipv4Address = a
                         .parse()
                         .map_err(|_| format!("bad command line: ip={value:?}"))?;

@@ -131,6 +131,10 @@ fn main(cmdline: &str, tsc_entry: u64) -> ! {
     );
     run_server(&mut platform, &mut iface, &mut sockets, &mut server);
     let heap = arch::heap::stats();
-    say!("served {:?} connections; heap peak {} bytes", options.max_connections, heap.peak);
+    say!(
+        "served {:?} connections; heap peak {} bytes",
+        options.max_connections,
+        heap.peak
+    );
     arch::exit::exit(Code::Done)
 }

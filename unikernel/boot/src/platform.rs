@@ -161,7 +161,7 @@ impl Platform for Boot {
     fn log(&mut self, line: &str) {
         let _ = writeln!(Console, "{line}");
         self.connections += 1;
-        if self.connections % self.stats_every == 0 {
+        if self.connections.is_multiple_of(self.stats_every) {
             let h = heap::stats();
             say!(
                 "heap after {} connections: in use {} bytes, high-water {} bytes (of {})",

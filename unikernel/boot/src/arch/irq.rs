@@ -82,10 +82,7 @@ fn outb(port: u16, value: u8) {
 }
 
 fn gate(handler: u64) -> [u64; 2] {
-    let low = (handler & 0xFFFF)
-        | (0x08 << 16)
-        | (0x8E << 40)
-        | (((handler >> 16) & 0xFFFF) << 48);
+    let low = (handler & 0xFFFF) | (0x08 << 16) | (0x8E << 40) | (((handler >> 16) & 0xFFFF) << 48);
     [low, handler >> 32]
 }
 

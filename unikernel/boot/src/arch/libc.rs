@@ -96,7 +96,7 @@ static SOURCE: AtomicU8 = AtomicU8::new(0);
 
 /// The entropy source, found once.
 pub fn entropy() -> Option<Entropy> {
-    let found = match SOURCE.load(Ordering::Relaxed) {
+    match SOURCE.load(Ordering::Relaxed) {
         0 => {
             let e = Entropy::detect();
             let tag = match e {
@@ -105,13 +105,12 @@ pub fn entropy() -> Option<Entropy> {
                 None => 3,
             };
             SOURCE.store(tag, Ordering::Relaxed);
-            return e;
+            e
         }
         1 => Entropy::detect(),
         2 => Some(Entropy::RdSeed),
         _ => None,
-    };
-    found
+    }
 }
 
 const SYS_GETRANDOM: c_long = 318;

@@ -54,7 +54,10 @@ unsafe impl Hal for Dma {
     }
 
     unsafe fn mmio_phys_to_virt(paddr: PhysAddr, size: usize) -> NonNull<u8> {
-        assert!(paddr + size as u64 <= MAPPED_END, "BAR above the mapped 4 GiB");
+        assert!(
+            paddr + size as u64 <= MAPPED_END,
+            "BAR above the mapped 4 GiB"
+        );
         NonNull::new(paddr as *mut u8).expect("BAR at address 0")
     }
 
@@ -163,7 +166,13 @@ impl Device for Nic {
 
     fn receive(&mut self, _now: Instant) -> Option<(Rx<'_>, Tx<'_>)> {
         let buf = self.dev.get_mut().receive().ok()?;
-        Some((Rx { dev: &self.dev, buf }, Tx { dev: &self.dev }))
+        Some((
+            Rx {
+                dev: &self.dev,
+                buf,
+            },
+            Tx { dev: &self.dev },
+        ))
     }
 
     fn transmit(&mut self, _now: Instant) -> Option<Tx<'_>> {
