@@ -81,7 +81,7 @@ for mode in dhcp static; do
             > "$tmp/boot.log" 2>&1 &
         pid=$!
         wait_line "$tmp/boot.log" "guest listening"
-        curl -s -o /dev/null --cacert "$tmp/ca.pem" "https://localhost:$port/"
+        curl -s -o /dev/null --max-time 20 --retry 2 --cacert "$tmp/ca.pem" "https://localhost:$port/"
         wait_line "$tmp/boot.log" "first connection attempt"
         kill "$pid"; wait "$pid" 2>/dev/null || true
         listen+=("$(sed -n 's/.*(https, \([0-9]*\) ms after entry).*/\1/p' "$tmp/boot.log")")

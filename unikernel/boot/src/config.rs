@@ -5,6 +5,7 @@
 //! - `port=N`: the HTTPS port (default 443).
 //! - `max=N`: exit (code 33) after N connections (default: serve forever).
 //! - `stats=N`: report the heap over serial every N connections (default 100).
+//! - `offload=off`: no checksum offload even where the card offers it (for comparison).
 
 use alloc::format;
 use alloc::string::String;
@@ -24,6 +25,8 @@ pub struct Options {
     pub max_connections: Option<u64>,
     /// Heap report interval, in connections.
     pub stats_every: u64,
+    /// Ask the card for checksum offload.
+    pub offload: bool,
 }
 
 fn number<T: core::str::FromStr>(key: &str, value: &str) -> Result<T, String> {
@@ -41,6 +44,7 @@ impl Options {
             port: 443,
             max_connections: None,
             stats_every: 100,
+            offload: true,
         };
         // Multiboot loaders (QEMU, GRUB) put the kernel's file name first.
         for word in cmdline.split_ascii_whitespace().skip(1) {
@@ -71,6 +75,13 @@ impl Options {
                 "port" => o.port = number(key, value)?,
                 "max" => o.max_connections = Some(number(key, value)?),
                 "stats" => o.stats_every = number::<u64>(key, value)?.max(1),
+                "offload" => {
+                    o.offload = match value {
+                        "on" => true,
+                        "off" => false,
+                        _ => return Err(format!("bad command line: offload={value:?} (on|off)")),
+                    }
+                }
                 _ => return Err(format!("bad command line: unknown option {key:?}")),
             }
         }

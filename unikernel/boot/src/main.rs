@@ -104,10 +104,16 @@ fn main(cmdline: &str, tsc_entry: u64) -> ! {
         Err(message) => fail(Code::BadConfig, message),
     };
     drop((cert, key));
-    let nic = match arch::virtio::Nic::find() {
+    let nic = match arch::virtio::Nic::find(options.offload) {
         Ok(nic) => nic,
         Err(message) => fail(Code::NoNetwork, message),
     };
+    say!(
+        "virtio-net: IRQ {:?}, checksum offload: transmit {}, receive {}",
+        nic.irq,
+        nic.offloads.tx,
+        nic.offloads.rx
+    );
     arch::irq::init(nic.irq);
     let mut platform = platform::Boot::new(nic, options.port, options.stats_every, tsc_entry);
     let mut sockets = SocketSet::new(Vec::new());

@@ -18,6 +18,7 @@ pub mod heap;
 pub mod irq;
 pub mod libc;
 pub mod multiboot;
+pub mod offload;
 pub mod pci;
 pub mod serial;
 pub mod time;
