@@ -92,7 +92,7 @@ impl Guest {
     }
 
     fn url(&self, path: &str) -> String {
-        format!("https://localhost:{}{path}", self.port)
+        format!("https://127.0.0.1:{}{path}", self.port)
     }
 
     /// curl with the guest's CA.
@@ -150,10 +150,14 @@ fn output_of(name: &str, cmd: &mut Command) -> Vec<u8> {
 fn boot_without_certificate_says_so_and_exits_35() {
     let qemu = require("qemu-system-x86_64");
     let _one = ONE_GUEST.lock().unwrap_or_else(|e| e.into_inner());
-    let image = output_of(
+    // Building the image (when scripts/test has not) may take a while.
+    let done = run(
         "scripts/boot --image",
         Command::new(scripts_boot()).arg("--image"),
+        BOOT_LIMIT,
     );
+    done.assert_success("scripts/boot --image");
+    let image = done.stdout;
     let image = String::from_utf8(image).unwrap().trim().to_string();
     let done = run(
         "qemu",

@@ -81,7 +81,7 @@ for mode in dhcp static; do
             > "$tmp/boot.log" 2>&1 &
         pid=$!
         wait_line "$tmp/boot.log" "guest listening"
-        curl -s -o /dev/null --max-time 20 --retry 2 --cacert "$tmp/ca.pem" "https://localhost:$port/"
+        curl -s -o /dev/null --max-time 20 --retry 2 --cacert "$tmp/ca.pem" "https://127.0.0.1:$port/"
         wait_line "$tmp/boot.log" "first connection attempt"
         kill "$pid"; wait "$pid" 2>/dev/null || true
         listen+=("$(sed -n 's/.*(https, \([0-9]*\) ms after entry).*/\1/p' "$tmp/boot.log")")
@@ -95,7 +95,7 @@ port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print
 scripts/boot --port "$port" --cert "$tmp/chain.pem" --key "$tmp/key.pem" > "$tmp/user.log" 2>&1 &
 pids+=($!)
 wait_line "$tmp/user.log" "guest listening"
-measure guest/user "" "https://localhost:$port/"
+measure guest/user "" "https://127.0.0.1:$port/"
 kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
 
 # The namespace and its TAP device (host side 192.0.2.1, the stack 192.0.2.2).
@@ -112,6 +112,22 @@ pids+=($!)
 wait_line "$tmp/tap.log" "guest listening"
 measure guest/tap "$in_ns" "https://192.0.2.2/"
 kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
+
+# The same without checksum offload, and the guest-side time of 4 MiB downloads, both ways.
+for mode in on off; do
+    $in_ns scripts/boot --tap tap0 --ip 192.0.2.2/24 --cert "$tmp/chain.pem" --key "$tmp/key.pem" \
+        --append "offload=$mode" > "$tmp/tap-$mode.log" 2>&1 &
+    pids+=($!)
+    wait_line "$tmp/tap-$mode.log" "guest listening"
+    [ "$mode" = off ] && measure guest/tap-nocsum "$in_ns" "https://192.0.2.2/"
+    for _ in $(seq 7); do
+        $in_ns curl -s -k -o /dev/null --max-time 60 "https://192.0.2.2/bytes/4194304"
+    done
+    sleep 0.5
+    printf '4 MiB download, guest-side, offload %-3s: median %s ms\n' "$mode" \
+        "$(grep -o 'out=4194412 requests=1 [0-9]* ms' "$tmp/tap-$mode.log" | awk '{print $3}' | median)"
+    kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
+done
 
 $in_ns target/release/tlsflow serve --backend unikernel --tap tap0 --ip 192.0.2.2/24 \
     --addr 0.0.0.0:443 --cert "$tmp/chain.pem" --key "$tmp/key.pem" > "$tmp/hosted.log" 2>&1 &
