@@ -250,12 +250,21 @@ fn offload_tcp(buf: &mut [u8]) {
     buf[8..10].copy_from_slice(&16u16.to_le_bytes());
 }
 
-/// A received frame (its buffer, lent out of the receive queue).
+/// A received frame (its buffer, lent out of the receive queue; back in it when the
+/// token is consumed or dropped).
 pub struct Rx<'a> {
     dev: &'a RefCell<Inner>,
-    buf: Box<[u8]>,
+    buf: Option<Box<[u8]>>,
     len: usize,
     rx_offload: bool,
+}
+
+impl Drop for Rx<'_> {
+    fn drop(&mut self) {
+        if let Some(buf) = self.buf.take() {
+            self.dev.borrow_mut().recycle(buf);
+        }
+    }
 }
 
 /// Room for one frame to send.
@@ -266,10 +275,11 @@ pub struct Tx<'a> {
 
 impl RxToken for Rx<'_> {
     fn consume<R, F: FnOnce(&[u8]) -> R>(mut self, f: F) -> R {
-        let flags = self.buf[0];
-        let start = usize::from(u16::from_le_bytes([self.buf[6], self.buf[7]]));
-        let offset = usize::from(u16::from_le_bytes([self.buf[8], self.buf[9]]));
-        let frame = &mut self.buf[HDR..HDR + self.len];
+        let mut buf = self.buf.take().expect("a token is consumed once");
+        let flags = buf[0];
+        let start = usize::from(u16::from_le_bytes([buf[6], buf[7]]));
+        let offset = usize::from(u16::from_le_bytes([buf[8], buf[9]]));
+        let frame = &mut buf[HDR..HDR + self.len];
         let mut pass = true;
         if self.rx_offload {
             if flags & NEEDS_CSUM != 0 {
@@ -282,7 +292,7 @@ impl RxToken for Rx<'_> {
         }
         // A frame that fails its check reaches smoltcp empty, which drops it.
         let r = f(if pass { frame } else { &[] });
-        self.dev.borrow_mut().recycle(self.buf);
+        self.dev.borrow_mut().recycle(buf);
         r
     }
 }
@@ -316,7 +326,7 @@ impl Device for Nic {
         debug_assert_eq!(hdr, HDR);
         let rx = Rx {
             dev: &self.dev,
-            buf,
+            buf: Some(buf),
             len,
             rx_offload: self.offloads.rx,
         };
