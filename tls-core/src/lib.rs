@@ -87,11 +87,13 @@ extern crate alloc;
 extern crate std;
 
 mod buffers;
+pub mod compress;
 pub mod config;
 mod conn;
 mod error;
 mod event;
 pub mod keylog;
+pub mod kx;
 mod limits;
 mod session;
 mod sni;
