@@ -92,6 +92,7 @@ pub mod config;
 mod conn;
 mod error;
 mod event;
+mod exporter;
 pub mod keylog;
 pub mod kx;
 mod limits;
