@@ -112,7 +112,12 @@ fn our_client_go_server(groups: &str) -> (GoReport, NamedGroup, String) {
     if !groups.is_empty() {
         cmd.arg("-groups").arg(groups);
     }
-    let (peer, listen) = Peer::start("tlspeer server", &mut cmd, |l| l.starts_with("LISTEN "), LIMIT);
+    let (peer, listen) = Peer::start(
+        "tlspeer server",
+        &mut cmd,
+        |l| l.starts_with("LISTEN "),
+        LIMIT,
+    );
     let port: u16 = listen["LISTEN ".len()..].parse().unwrap();
 
     let sock = TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], port))).unwrap();
@@ -124,7 +129,8 @@ fn our_client_go_server(groups: &str) -> (GoReport, NamedGroup, String) {
     tls.write_all(b"ping from tlsflow\n").unwrap();
     tls.flush().unwrap();
     let mut reply = Vec::new();
-    tls.read_to_end(&mut reply).expect("reply, then close_notify");
+    tls.read_to_end(&mut reply)
+        .expect("reply, then close_notify");
     assert_eq!(reply, b"pong: ping from tlsflow\n");
     tls.shutdown().unwrap();
     let report = finish(peer);

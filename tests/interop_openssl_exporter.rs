@@ -60,7 +60,13 @@ fn s_client_against_us(extra: &[&str]) -> (NamedGroup, String, String) {
         .arg(addr.to_string())
         .arg("-CAfile")
         .arg(&files.ca)
-        .args(["-verify_return_error", "-keymatexport", LABEL, "-keymatexportlen", "32"])
+        .args([
+            "-verify_return_error",
+            "-keymatexport",
+            LABEL,
+            "-keymatexportlen",
+            "32",
+        ])
         .args(extra);
     let done = run("openssl s_client", &mut cmd, LIMIT);
     done.assert_success("openssl s_client");

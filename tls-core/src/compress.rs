@@ -65,7 +65,9 @@ impl CertDecompressor for Zlib {
         let mut state = Box::<DecompressorOxide>::default();
         let flags = TINFL_FLAG_PARSE_ZLIB_HEADER | TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF;
         match decompress(&mut state, input, output, 0, flags) {
-            (TINFLStatus::Done, read, written) if read == input.len() && written == output.len() => {
+            (TINFLStatus::Done, read, written)
+                if read == input.len() && written == output.len() =>
+            {
                 Ok(())
             }
             _ => Err(DecompressionFailed),

@@ -100,7 +100,12 @@ impl hkdf::KeyType for Len {
 }
 
 /// RFC 8446 §7.1 HKDF-Expand-Label into `out`.
-fn expand_label(prk: &hkdf::Prk, label: &[u8], context: &[u8], out: &mut [u8]) -> Result<(), Error> {
+fn expand_label(
+    prk: &hkdf::Prk,
+    label: &[u8],
+    context: &[u8],
+    out: &mut [u8],
+) -> Result<(), Error> {
     const PREFIX: &[u8] = b"tls13 ";
     let full_label = u8::try_from(PREFIX.len() + label.len())
         .map_err(|_| Error::ExporterUnavailable("label longer than 249 bytes"))?;

@@ -43,14 +43,22 @@ fn both_sides_export_the_same_keying_material() {
 
             // Label and context change the output; RFC 8446 §7.5: no context == empty.
             let other_label = export(pair.session(Side::Client), b"EXPERIMENTAL other", None);
-            let with_context = export(pair.session(Side::Client), b"EXPERIMENTAL test", Some(b"ctx"));
+            let with_context = export(
+                pair.session(Side::Client),
+                b"EXPERIMENTAL test",
+                Some(b"ctx"),
+            );
             let empty_context = export(pair.session(Side::Client), b"EXPERIMENTAL test", Some(b""));
             assert_ne!(client, other_label);
             assert_ne!(client, with_context);
             assert_eq!(client, empty_context);
             assert_eq!(
                 with_context,
-                export(pair.session(Side::Server), b"EXPERIMENTAL test", Some(b"ctx"))
+                export(
+                    pair.session(Side::Server),
+                    b"EXPERIMENTAL test",
+                    Some(b"ctx")
+                )
             );
         }
     }
@@ -165,7 +173,8 @@ fn what_cannot_be_exported_says_why() {
     let mut pair = common::connected_on(KeyKind::EcdsaP256, TLS12, FaultPlan::CLEAN, 3);
     for side in [Side::Client, Side::Server] {
         assert!(matches!(
-            pair.session(side).export_keying_material(&mut out, b"l", None),
+            pair.session(side)
+                .export_keying_material(&mut out, b"l", None),
             Err(Error::ExporterUnavailable(_))
         ));
     }
@@ -179,12 +188,24 @@ fn what_cannot_be_exported_says_why() {
     let mut pair = common::connected(KeyKind::EcdsaP256, &opts, FaultPlan::CLEAN, 3);
     let client = pair.session(Side::Client);
     let unavailable = |r: Result<(), Error>| matches!(r, Err(Error::ExporterUnavailable(_)));
-    assert!(unavailable(client.export_keying_material(&mut [], b"l", None)));
-    assert!(unavailable(client.export_keying_material(&mut out, &[b'x'; 250], None)));
+    assert!(unavailable(client.export_keying_material(
+        &mut [],
+        b"l",
+        None
+    )));
+    assert!(unavailable(client.export_keying_material(
+        &mut out,
+        &[b'x'; 250],
+        None
+    )));
     let mut huge = vec![0u8; 255 * 32 + 1]; // HKDF-SHA256's limit is 255 blocks
-    assert!(unavailable(client.export_keying_material(&mut huge, b"l", None)));
+    assert!(unavailable(
+        client.export_keying_material(&mut huge, b"l", None)
+    ));
     let mut most = vec![0u8; 255 * 32];
-    client.export_keying_material(&mut most, b"l", None).unwrap();
+    client
+        .export_keying_material(&mut most, b"l", None)
+        .unwrap();
     client
         .export_keying_material(&mut out, &[b'x'; 249], None)
         .unwrap();

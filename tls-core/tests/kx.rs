@@ -40,13 +40,21 @@ fn mlkem768_matches_the_fips203_known_answer() {
     let dk = keypair(&vector("d"), &vector("z"));
     let ek = dk.encapsulation_key();
     assert_eq!(ek.to_bytes().as_slice(), vector("ek").as_slice(), "ek");
-    assert_eq!(dk.to_expanded_bytes().as_slice(), vector("dk").as_slice(), "dk");
+    assert_eq!(
+        dk.to_expanded_bytes().as_slice(),
+        vector("dk").as_slice(),
+        "dk"
+    );
 
     let m: [u8; 32] = vector("m").try_into().unwrap();
     let (c, k) = ek.encapsulate_deterministic(&Array::from(m));
     assert_eq!(c.as_slice(), vector("c").as_slice(), "ciphertext");
     assert_eq!(k.as_slice(), vector("K").as_slice(), "shared key");
-    assert_eq!(dk.decapsulate(&c).as_slice(), vector("K").as_slice(), "decapsulated key");
+    assert_eq!(
+        dk.decapsulate(&c).as_slice(),
+        vector("K").as_slice(),
+        "decapsulated key"
+    );
 }
 
 /// C2SP CCTV's accumulated vectors for the final FIPS 203: 10,000 key pairs,
@@ -96,11 +104,12 @@ fn hybrid_shares_and_secrets_have_the_draft_layout() {
     EncapsulationKey768::new(&ek).expect("a valid encapsulation key");
     let (component, x25519_pub) = client.hybrid_component().expect("X25519 component");
     assert_eq!(component, NamedGroup::X25519);
-    assert_eq!(x25519_pub, &client.pub_key()[kx::MLKEM768_ENCAPSULATION_KEY_LEN..]);
+    assert_eq!(
+        x25519_pub,
+        &client.pub_key()[kx::MLKEM768_ENCAPSULATION_KEY_LEN..]
+    );
 
-    let server = X25519MLKEM768
-        .start_and_complete(client.pub_key())
-        .unwrap();
+    let server = X25519MLKEM768.start_and_complete(client.pub_key()).unwrap();
     assert_eq!(server.group, NamedGroup::X25519MLKEM768);
     assert_eq!(server.pub_key.len(), kx::SERVER_SHARE_LEN);
     let server_secret = server.secret.secret_bytes().to_vec();
@@ -162,11 +171,15 @@ fn a_forged_ciphertext_gives_an_unrelated_secret() {
     // ML-KEM's implicit rejection: no error, but the secrets differ, so the handshake
     // fails at Finished (see tests/pq_handshake.rs).
     let client = X25519MLKEM768.start().unwrap();
-    let mut server = X25519MLKEM768
-        .start_and_complete(client.pub_key())
-        .unwrap();
+    let mut server = X25519MLKEM768.start_and_complete(client.pub_key()).unwrap();
     server.pub_key[10] ^= 1;
     let secret = client.complete(&server.pub_key).unwrap();
-    assert_ne!(&secret.secret_bytes()[..32], &server.secret.secret_bytes()[..32]);
-    assert_eq!(&secret.secret_bytes()[32..], &server.secret.secret_bytes()[32..]);
+    assert_ne!(
+        &secret.secret_bytes()[..32],
+        &server.secret.secret_bytes()[..32]
+    );
+    assert_eq!(
+        &secret.secret_bytes()[32..],
+        &server.secret.secret_bytes()[32..]
+    );
 }

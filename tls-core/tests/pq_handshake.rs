@@ -86,7 +86,11 @@ fn the_default_negotiates_the_hybrid_with_two_key_shares() {
             server_config(pki, config::crypto_provider()),
         );
         for side in [Side::Client, Side::Server] {
-            assert_eq!(group(&mut pair, side), Some(NamedGroup::X25519MLKEM768), "{kind:?}");
+            assert_eq!(
+                group(&mut pair, side),
+                Some(NamedGroup::X25519MLKEM768),
+                "{kind:?}"
+            );
         }
         assert_eq!(client_hellos(&pair), 1, "no HelloRetryRequest");
         let hello = seen.borrow();
@@ -107,20 +111,29 @@ fn tls12_negotiates_x25519() {
 fn the_switch_turns_the_hybrid_off_and_a_classical_peer_needs_no_retry() {
     let pki = common::pki(KeyKind::EcdsaP256);
     let off = || config::crypto_provider_with(PostQuantum::Off);
-    assert!(!off().kx_groups.iter().any(|g| g.name() == NamedGroup::X25519MLKEM768));
+    assert!(!off()
+        .kx_groups
+        .iter()
+        .any(|g| g.name() == NamedGroup::X25519MLKEM768));
     assert_eq!(
         config::crypto_provider().kx_groups[0].name(),
         NamedGroup::X25519MLKEM768
     );
 
     // Classical client, hybrid server: X25519, one ClientHello without the hybrid.
-    let (mut pair, seen) = connect(client_config(pki, off()), server_config(pki, config::crypto_provider()));
+    let (mut pair, seen) = connect(
+        client_config(pki, off()),
+        server_config(pki, config::crypto_provider()),
+    );
     assert_eq!(group(&mut pair, Side::Server), Some(NamedGroup::X25519));
     assert_eq!(client_hellos(&pair), 1);
     assert!(!contains(&seen.borrow(), &HYBRID_SHARE));
 
     // Hybrid client, classical server: the X25519 component share answers at once.
-    let (mut pair, _) = connect(client_config(pki, config::crypto_provider()), server_config(pki, off()));
+    let (mut pair, _) = connect(
+        client_config(pki, config::crypto_provider()),
+        server_config(pki, off()),
+    );
     assert_eq!(group(&mut pair, Side::Client), Some(NamedGroup::X25519));
     assert_eq!(client_hellos(&pair), 1, "no HelloRetryRequest");
 }
@@ -138,7 +151,10 @@ fn hello_retry_request_when_the_client_sent_only_x25519() {
     for side in [Side::Client, Side::Server] {
         assert_eq!(group(&mut pair, side), Some(NamedGroup::X25519MLKEM768));
     }
-    assert!(contains(&seen.borrow(), &HYBRID_SHARE), "second hello has the hybrid");
+    assert!(
+        contains(&seen.borrow(), &HYBRID_SHARE),
+        "second hello has the hybrid"
+    );
 }
 
 #[test]
@@ -221,7 +237,10 @@ fn certificate_compression_shrinks_the_server_flight() {
     let (plain, _) = build(false, false);
     let (compressed, seen) = build(true, true);
     // The client offers zlib: extension 27 (compress_certificate), 1 algorithm (zlib = 1).
-    assert!(contains(&seen.borrow(), &[0x00, 0x1b, 0x00, 0x03, 0x02, 0x00, 0x01]));
+    assert!(contains(
+        &seen.borrow(),
+        &[0x00, 0x1b, 0x00, 0x03, 0x02, 0x00, 0x01]
+    ));
     assert!(
         compressed + 200 < plain,
         "compressed flight {compressed} B, plain {plain} B"
@@ -234,27 +253,43 @@ fn certificate_compression_shrinks_the_server_flight() {
 #[test]
 fn the_zlib_decompressor_accepts_exactly_one_stream_of_the_declared_size() {
     use rustls::compress::CompressionLevel;
-    let input: Vec<u8> = (0..3000u32).map(|i| (i % 251) as u8 ^ (i / 97) as u8).collect();
+    let input: Vec<u8> = (0..3000u32)
+        .map(|i| (i % 251) as u8 ^ (i / 97) as u8)
+        .collect();
     for level in [CompressionLevel::Interactive, CompressionLevel::Amortized] {
-        let packed = compress::ZLIB_COMPRESSOR.compress(input.clone(), level).unwrap();
+        let packed = compress::ZLIB_COMPRESSOR
+            .compress(input.clone(), level)
+            .unwrap();
         assert!(packed.len() < input.len());
         let mut out = vec![0u8; input.len()];
-        compress::ZLIB_DECOMPRESSOR.decompress(&packed, &mut out).unwrap();
+        compress::ZLIB_DECOMPRESSOR
+            .decompress(&packed, &mut out)
+            .unwrap();
         assert_eq!(out, input);
         // Declared size too small or too large, trailing bytes, truncation, corruption.
         let mut short = vec![0u8; input.len() - 1];
-        assert!(compress::ZLIB_DECOMPRESSOR.decompress(&packed, &mut short).is_err());
+        assert!(compress::ZLIB_DECOMPRESSOR
+            .decompress(&packed, &mut short)
+            .is_err());
         let mut long = vec![0u8; input.len() + 1];
-        assert!(compress::ZLIB_DECOMPRESSOR.decompress(&packed, &mut long).is_err());
+        assert!(compress::ZLIB_DECOMPRESSOR
+            .decompress(&packed, &mut long)
+            .is_err());
         let trailing = [packed.as_slice(), &[0]].concat();
-        assert!(compress::ZLIB_DECOMPRESSOR.decompress(&trailing, &mut out).is_err());
+        assert!(compress::ZLIB_DECOMPRESSOR
+            .decompress(&trailing, &mut out)
+            .is_err());
         assert!(compress::ZLIB_DECOMPRESSOR
             .decompress(&packed[..packed.len() - 1], &mut out)
             .is_err());
         let mut corrupt = packed.clone();
         let last = corrupt.len() - 1;
         corrupt[last] ^= 0xff; // the adler32 checksum
-        assert!(compress::ZLIB_DECOMPRESSOR.decompress(&corrupt, &mut out).is_err());
-        assert!(compress::ZLIB_DECOMPRESSOR.decompress(&[], &mut out).is_err());
+        assert!(compress::ZLIB_DECOMPRESSOR
+            .decompress(&corrupt, &mut out)
+            .is_err());
+        assert!(compress::ZLIB_DECOMPRESSOR
+            .decompress(&[], &mut out)
+            .is_err());
     }
 }

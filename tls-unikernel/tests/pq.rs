@@ -40,7 +40,11 @@ fn check(pair: &mut Pair) {
     pair.handshake(ROUNDS);
     for side in [CLIENT, SERVER] {
         let info = pair.tls[side].handshake_info().unwrap();
-        assert_eq!(info.key_exchange, Some(NamedGroup::X25519MLKEM768), "side {side}");
+        assert_eq!(
+            info.key_exchange,
+            Some(NamedGroup::X25519MLKEM768),
+            "side {side}"
+        );
     }
     assert_eq!(exported(pair, CLIENT), exported(pair, SERVER));
 
