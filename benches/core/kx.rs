@@ -45,7 +45,7 @@ fn first_record(bytes: &[u8]) -> usize {
 
 /// (ClientHello record, ServerHello record) sizes in bytes.
 fn hello_sizes(client: &Arc<ClientConfig>, server: &Arc<ServerConfig>) -> (usize, usize) {
-    let mut c = Session::client(client.clone(), server_name(), Limits::default()).unwrap();
+    let c = Session::client(client.clone(), server_name(), Limits::default()).unwrap();
     let mut s = Session::server(server.clone(), Limits::default()).unwrap();
     let hello = c.pending_output().to_vec();
     assert_eq!(first_record(&hello), hello.len(), "one ClientHello record");
@@ -61,8 +61,41 @@ fn both() -> [(&'static str, Arc<ClientConfig>, Arc<ServerConfig>); 2] {
     [("x25519mlkem768", hc, hs), ("x25519", xc, xs)]
 }
 
+/// Median microseconds of `f` over 200 runs.
+fn micros(mut f: impl FnMut()) -> f64 {
+    let mut v: Vec<f64> = (0..200)
+        .map(|_| {
+            let start = std::time::Instant::now();
+            f();
+            start.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    super::median(&mut v)
+}
+
+/// Prints the key exchange operations alone: the client's start, the server's
+/// start_and_complete, the client's complete (each group's own share layout).
+fn print_kx_costs() {
+    use rustls::crypto::SupportedKxGroup;
+    for (name, group) in [("x25519mlkem768", X25519MLKEM768), ("x25519", X25519)] {
+        let share = group.start().unwrap().pub_key().to_vec();
+        let answer = group.start_and_complete(&share).unwrap().pub_key;
+        let start = micros(|| drop(black_box(group.start().unwrap())));
+        let server = micros(|| drop(black_box(group.start_and_complete(&share).unwrap())));
+        let complete = micros(|| {
+            let kx = group.start().unwrap();
+            drop(black_box(kx.complete(&answer)))
+        });
+        println!(
+            "kx {name:<15} client start {start:>6.1} us, server {server:>6.1} us, \
+             client start+complete {complete:>6.1} us"
+        );
+    }
+}
+
 /// Prints the hello sizes and checks each pair negotiates what it should.
 pub(crate) fn print_sizes() {
+    print_kx_costs();
     for (name, client, server) in both() {
         let (c, _) = core_pair(&client, &server);
         let group = c.handshake_info().unwrap().key_exchange;

@@ -1,5 +1,5 @@
 //! The X25519MLKEM768 hybrid key exchange (codepoint 0x11EC, draft-ietf-tls-ecdhe-mlkem),
-//! on *ring*'s X25519 and RustCrypto's `ml-kem`, without std.
+//! on *ring*'s X25519 and Cryspen's `libcrux-ml-kem` (FIPS 203), without std.
 //!
 //! rustls 0.23 offers this group only with its aws-lc-rs provider; this is the same
 //! exchange for the *ring* provider. The key shares and the secret put the ML-KEM part
@@ -16,18 +16,23 @@
 //! X25519 without a HelloRetryRequest (rustls does this when X25519 is in the config's
 //! groups too, as [`crypto_provider`](crate::config::crypto_provider) has it).
 //!
-//! Secrets: the ML-KEM decapsulation key is zeroized when it is dropped (`ml-kem`'s
-//! `zeroize` feature), as are the random seeds and the combined secret here and in
-//! rustls' `SharedSecret`. The X25519 private key is *ring*'s `EphemeralPrivateKey`, used
-//! once and dropped by *ring*. Randomness comes from *ring*'s `SystemRandom` (getrandom),
-//! like every other key rustls' *ring* provider makes.
+//! Secrets: the ML-KEM decapsulation key lives on the heap for the handshake and is
+//! zeroized when the exchange completes or is dropped; the random seeds, ML-KEM's shared
+//! key and the combined secret are zeroized too (here and in rustls' `SharedSecret`).
+//! Copies the compiler leaves on the stack while a key is made are not reached (as with
+//! any Rust code). The X25519 private key is *ring*'s `EphemeralPrivateKey`, used once
+//! and dropped by *ring*. Randomness comes from *ring*'s `SystemRandom` (getrandom), like
+//! every other key rustls' *ring* provider makes.
+//!
+//! The server checks the client's encapsulation key as FIPS 203 §7.2 requires (every
+//! coefficient below q) and refuses a bad one with `InvalidKeyShare`; a forged server
+//! ciphertext gives the client an unrelated key (implicit rejection), so the handshake
+//! fails when the server's encrypted flight does not decrypt.
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 
-use ml_kem::array::Array;
-use ml_kem::kem::{Decapsulate, KeyExport};
-use ml_kem::{DecapsulationKey768, EncapsulationKey768, Seed};
+use libcrux_ml_kem::mlkem768::{self, MlKem768Ciphertext, MlKem768PrivateKey, MlKem768PublicKey};
 use ring::rand::{SecureRandom, SystemRandom};
 use rustls::crypto::ring::kx_group::X25519;
 use rustls::crypto::{
@@ -35,7 +40,7 @@ use rustls::crypto::{
 };
 use rustls::ffdhe_groups::FfdheGroup;
 use rustls::{Error, NamedGroup, PeerMisbehaved, ProtocolVersion};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 /// The X25519MLKEM768 hybrid, for a [`CryptoProvider`](rustls::crypto::CryptoProvider)'s
 /// `kx_groups`. TLS 1.3 only.
@@ -77,9 +82,11 @@ impl SupportedKxGroup for X25519MlKem768 {
     fn start(&self) -> Result<Box<dyn ActiveKeyExchange>, Error> {
         let classical = X25519.start()?;
         let seed = random::<64>()?;
-        let decapsulation_key = Box::new(DecapsulationKey768::from_seed(Seed::from(*seed)));
+        let (mut private, public) = mlkem768::generate_key_pair(*seed).into_parts();
+        let decapsulation_key = DecapsulationKey(Box::new(private.clone()));
+        private[0..].zeroize();
         let mut share = Vec::with_capacity(CLIENT_SHARE_LEN);
-        share.extend_from_slice(&decapsulation_key.encapsulation_key().to_bytes());
+        share.extend_from_slice(public.as_slice());
         share.extend_from_slice(classical.pub_key());
         Ok(Box::new(Active {
             decapsulation_key,
@@ -93,16 +100,18 @@ impl SupportedKxGroup for X25519MlKem768 {
             return Err(INVALID_KEY_SHARE);
         }
         let (ek, classical_share) = client_share.split_at(MLKEM768_ENCAPSULATION_KEY_LEN);
+        let ek = MlKem768PublicKey::try_from(ek).map_err(|_| INVALID_KEY_SHARE)?;
         // FIPS 203 §7.2: the encapsulation key must pass the modulus check.
-        let ek = Array::try_from(ek).map_err(|_| INVALID_KEY_SHARE)?;
-        let ek = EncapsulationKey768::new(&ek).map_err(|_| INVALID_KEY_SHARE)?;
+        if !mlkem768::validate_public_key(&ek) {
+            return Err(INVALID_KEY_SHARE);
+        }
         let classical = X25519.start_and_complete(classical_share)?;
         let m = random::<32>()?;
-        let (ciphertext, pq_secret) = ek.encapsulate_deterministic(&Array::from(*m));
-        let pq_secret = Zeroizing::new(<[u8; 32]>::from(pq_secret));
+        let (ciphertext, pq_secret) = mlkem768::encapsulate(&ek, *m);
+        let pq_secret = Zeroizing::new(pq_secret);
 
         let mut pub_key = Vec::with_capacity(SERVER_SHARE_LEN);
-        pub_key.extend_from_slice(&ciphertext);
+        pub_key.extend_from_slice(ciphertext.as_slice());
         pub_key.extend_from_slice(&classical.pub_key);
         Ok(CompletedKeyExchange {
             group: NamedGroup::X25519MLKEM768,
@@ -126,7 +135,8 @@ impl SupportedKxGroup for X25519MlKem768 {
 
 /// A client's exchange in progress: the decapsulation key and the X25519 half.
 struct Active {
-    decapsulation_key: Box<DecapsulationKey768>,
+    /// FIPS 203's decapsulation key (2400 bytes), zeroized on drop.
+    decapsulation_key: DecapsulationKey,
     classical: Box<dyn ActiveKeyExchange>,
     /// Encapsulation key || X25519 public key.
     share: Vec<u8>,
@@ -138,11 +148,12 @@ impl ActiveKeyExchange for Active {
             return Err(INVALID_KEY_SHARE);
         }
         let (ciphertext, classical_share) = peer_pub_key.split_at(MLKEM768_CIPHERTEXT_LEN);
-        let ciphertext = Array::try_from(ciphertext).map_err(|_| INVALID_KEY_SHARE)?;
+        let ciphertext = MlKem768Ciphertext::try_from(ciphertext).map_err(|_| INVALID_KEY_SHARE)?;
         // Implicit rejection: a forged ciphertext yields an unrelated key, and the
-        // handshake then fails at Finished.
-        let pq_secret = Zeroizing::new(<[u8; 32]>::from(
-            self.decapsulation_key.decapsulate(&ciphertext),
+        // handshake then fails at the server's first encrypted message.
+        let pq_secret = Zeroizing::new(mlkem768::decapsulate(
+            &self.decapsulation_key.0,
+            &ciphertext,
         ));
         let classical = self.classical.complete(classical_share)?;
         Ok(combine(pq_secret.as_slice(), classical.secret_bytes()))
@@ -169,5 +180,14 @@ impl ActiveKeyExchange for Active {
 
     fn group(&self) -> NamedGroup {
         NamedGroup::X25519MLKEM768
+    }
+}
+
+/// The ML-KEM decapsulation key, on the heap, zeroized when dropped.
+struct DecapsulationKey(Box<MlKem768PrivateKey>);
+
+impl Drop for DecapsulationKey {
+    fn drop(&mut self) {
+        self.0[0..].zeroize();
     }
 }

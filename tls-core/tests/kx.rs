@@ -1,11 +1,7 @@
 //! The X25519MLKEM768 key exchange on its own: ML-KEM-768 against FIPS 203 known answers
 //! (C2SP CCTV), the hybrid's share layout, and rejection of bad shares.
 
-#![allow(deprecated)] // ExpandedKeyEncoding: the expanded dk is what the vectors hash.
-
-use ml_kem::array::Array;
-use ml_kem::kem::{Decapsulate, KeyExport};
-use ml_kem::{DecapsulationKey768, EncapsulationKey768, ExpandedKeyEncoding, Seed};
+use libcrux_ml_kem::mlkem768::{self, MlKem768Ciphertext, MlKem768KeyPair, MlKem768PublicKey};
 use rustls::{Error, NamedGroup, PeerMisbehaved, ProtocolVersion};
 use sha3::digest::{ExtendableOutput, Update, XofReader};
 use tls_core::kx::{self, X25519MLKEM768};
@@ -28,30 +24,28 @@ fn vector(name: &str) -> Vec<u8> {
     unhex(line.trim())
 }
 
-fn keypair(d: &[u8], z: &[u8]) -> DecapsulationKey768 {
+/// ML-KEM.KeyGen_internal(d, z): libcrux takes the 64-byte seed d || z.
+fn keypair(d: &[u8], z: &[u8]) -> MlKem768KeyPair {
     let mut seed = [0u8; 64];
     seed[..32].copy_from_slice(d);
     seed[32..].copy_from_slice(z);
-    DecapsulationKey768::from_seed(Seed::from(seed))
+    mlkem768::generate_key_pair(seed)
 }
 
 #[test]
 fn mlkem768_matches_the_fips203_known_answer() {
-    let dk = keypair(&vector("d"), &vector("z"));
-    let ek = dk.encapsulation_key();
-    assert_eq!(ek.to_bytes().as_slice(), vector("ek").as_slice(), "ek");
-    assert_eq!(
-        dk.to_expanded_bytes().as_slice(),
-        vector("dk").as_slice(),
-        "dk"
-    );
+    let pair = keypair(&vector("d"), &vector("z"));
+    assert_eq!(pair.pk().as_slice(), vector("ek").as_slice(), "ek");
+    assert_eq!(pair.sk().as_slice(), vector("dk").as_slice(), "dk");
+    assert!(mlkem768::validate_public_key(pair.public_key()));
 
     let m: [u8; 32] = vector("m").try_into().unwrap();
-    let (c, k) = ek.encapsulate_deterministic(&Array::from(m));
+    let (c, k) = mlkem768::encapsulate(pair.public_key(), m);
     assert_eq!(c.as_slice(), vector("c").as_slice(), "ciphertext");
     assert_eq!(k.as_slice(), vector("K").as_slice(), "shared key");
+    let decapsulated = mlkem768::decapsulate(pair.private_key(), &c);
     assert_eq!(
-        dk.decapsulate(&c).as_slice(),
+        decapsulated.as_slice(),
         vector("K").as_slice(),
         "decapsulated key"
     );
@@ -73,14 +67,13 @@ fn mlkem768_matches_the_accumulated_fips203_vectors() {
         rng.read(&mut z);
         rng.read(&mut m);
         rng.read(&mut bad);
-        let dk = keypair(&d, &z);
-        let ek = dk.encapsulation_key();
-        let (c, k) = ek.encapsulate_deterministic(&Array::from(m));
-        assert_eq!(dk.decapsulate(&c), k);
-        let rejected = dk.decapsulate(&Array::from(bad));
-        acc.update(&ek.to_bytes());
-        acc.update(&dk.to_expanded_bytes());
-        acc.update(&c);
+        let pair = keypair(&d, &z);
+        let (c, k) = mlkem768::encapsulate(pair.public_key(), m);
+        assert_eq!(mlkem768::decapsulate(pair.private_key(), &c), k);
+        let rejected = mlkem768::decapsulate(pair.private_key(), &MlKem768Ciphertext::from(bad));
+        acc.update(pair.pk());
+        acc.update(pair.sk());
+        acc.update(c.as_slice());
         acc.update(&k);
         acc.update(&rejected);
     }
@@ -100,8 +93,12 @@ fn hybrid_shares_and_secrets_have_the_draft_layout() {
     assert_eq!(client.pub_key().len(), kx::CLIENT_SHARE_LEN);
     assert_eq!(client.group(), NamedGroup::X25519MLKEM768);
     // The client share is ML-KEM's encapsulation key (a valid one), then X25519's.
-    let ek = Array::try_from(&client.pub_key()[..kx::MLKEM768_ENCAPSULATION_KEY_LEN]).unwrap();
-    EncapsulationKey768::new(&ek).expect("a valid encapsulation key");
+    let ek = MlKem768PublicKey::try_from(&client.pub_key()[..kx::MLKEM768_ENCAPSULATION_KEY_LEN])
+        .unwrap();
+    assert!(
+        mlkem768::validate_public_key(&ek),
+        "a valid encapsulation key"
+    );
     let (component, x25519_pub) = client.hybrid_component().expect("X25519 component");
     assert_eq!(component, NamedGroup::X25519);
     assert_eq!(
