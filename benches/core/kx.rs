@@ -76,7 +76,6 @@ fn micros(mut f: impl FnMut()) -> f64 {
 /// Prints the key exchange operations alone: the client's start, the server's
 /// start_and_complete, the client's complete (each group's own share layout).
 fn print_kx_costs() {
-    use rustls::crypto::SupportedKxGroup;
     for (name, group) in [("x25519mlkem768", X25519MLKEM768), ("x25519", X25519)] {
         let share = group.start().unwrap().pub_key().to_vec();
         let answer = group.start_and_complete(&share).unwrap().pub_key;
