@@ -71,7 +71,7 @@ fn check(pair: &mut Pair) {
 
 #[test]
 fn hybrid_handshake_with_mss_536_and_256_byte_rings() {
-    assert!(kx::CLIENT_SHARE_LEN > 2 * 536 && kx::SERVER_SHARE_LEN > 2 * 256);
+    const { assert!(kx::CLIENT_SHARE_LEN > 2 * 536 && kx::SERVER_SHARE_LEN > 2 * 256) };
     let (net, cfg) = small(0);
     let mut pair = Pair::new(&net, &cfg, 21);
     check(&mut pair);
