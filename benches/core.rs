@@ -11,6 +11,8 @@
 //! * `handshake/<version>_<full|resumed>_<key>/{tls-core,raw}`: one client and one server
 //!   from creation to an established, drained pair.
 //! * Idle memory (printed first, not timed): live heap bytes of an established pair.
+//! * `kx/tls13_full_ecdsa/<x25519mlkem768|x25519>`: tls-core handshakes with the hybrid
+//!   and with X25519 alone, and their ClientHello / ServerHello sizes ([`kx`]).
 //!
 //! `PAIRED=<filter> cargo bench --bench core` skips criterion and times each matching
 //! case's two sides alternately instead (see `run_paired`), which holds up better on a
@@ -33,6 +35,9 @@ use rustls::{CipherSuite, ClientConfig, CommonState, HandshakeKind, ServerConfig
 use tls_core::{Error, Limits, Session};
 use tls_test::alloc_counter::{live_bytes, Counting};
 use tls_test::certs::{KeyKind, Options, Pki, TLS12, TLS13};
+
+#[path = "core/kx.rs"]
+mod kx;
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
@@ -722,15 +727,24 @@ fn main() {
     }
     if !std::env::args().any(|a| a == "--list") {
         idle_memory();
+        kx::print_sizes();
     }
     let mut bulk = bulk_cases();
     let mut handshakes = handshake_cases();
     if let Some(filter) = paired_filter {
         bulk.append(&mut handshakes);
         run_paired(&filter, &mut bulk);
+        if "kx/tls13_full_ecdsa".contains(filter.as_str()) {
+            let budget = std::env::var("PAIRED_SECS")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .map_or(Duration::from_secs(2), Duration::from_secs_f64);
+            kx::run_paired(budget);
+        }
         return;
     }
     bench(&mut criterion, "bulk", &mut bulk);
     bench(&mut criterion, "handshake", &mut handshakes);
+    kx::bench(&mut criterion);
     criterion.final_summary();
 }

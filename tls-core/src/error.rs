@@ -34,6 +34,9 @@ pub enum Error {
     UnsupportedConfig(&'static str),
     /// The [`Limits`](crate::Limits) cannot let a session make progress.
     InvalidLimits(&'static str),
+    /// Not fatal. [`Session::export_keying_material`](crate::Session::export_keying_material)
+    /// cannot export: a TLS 1.2 session, or a length or label out of range.
+    ExporterUnavailable(&'static str),
 }
 
 impl Error {
@@ -69,6 +72,7 @@ impl fmt::Display for Error {
             Self::KeyUpdateNeedsTls13 => f.write_str("key update requires tls 1.3"),
             Self::UnsupportedConfig(what) => write!(f, "unsupported configuration: {what}"),
             Self::InvalidLimits(what) => write!(f, "invalid limits: {what}"),
+            Self::ExporterUnavailable(why) => write!(f, "exporter unavailable: {why}"),
         }
     }
 }
@@ -97,6 +101,7 @@ impl From<Error> for std::io::Error {
             Error::Handshaking => ErrorKind::NotConnected,
             Error::KeyUpdateNeedsTls13 => ErrorKind::Unsupported,
             Error::UnsupportedConfig(_) | Error::InvalidLimits(_) => ErrorKind::InvalidInput,
+            Error::ExporterUnavailable(_) => ErrorKind::Unsupported,
         };
         std::io::Error::new(kind, e)
     }

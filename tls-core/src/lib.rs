@@ -97,11 +97,14 @@ extern crate alloc;
 extern crate std;
 
 mod buffers;
+pub mod compress;
 pub mod config;
 mod conn;
 mod error;
 mod event;
+mod exporter;
 pub mod keylog;
+pub mod kx;
 mod limits;
 mod session;
 mod sni;

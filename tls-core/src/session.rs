@@ -10,6 +10,7 @@ use rustls::{ClientConfig, ProtocolVersion, ServerConfig};
 use crate::buffers::ByteQueue;
 use crate::conn::{Conn, Encrypt, Goal, Outcome, Stop};
 use crate::event::{Event, HandshakeInfo, Initiator};
+use crate::exporter::ExporterCapture;
 use crate::limits::{Limits, MAX_RECORD};
 use crate::sni::SniCapture;
 use crate::Error;
@@ -76,6 +77,8 @@ pub struct Session {
     /// Client: the name asked for. Server: the capture slot filled by the cert resolver.
     client_sni: Option<String>,
     server_sni: Option<Arc<SniCapture>>,
+    /// The key log wrapper that keeps the TLS 1.3 exporter secret.
+    exporter: Option<Arc<ExporterCapture>>,
     /// Plaintext per record and ciphertext overhead per record, once negotiated.
     fragment: usize,
     overhead: usize,
@@ -140,9 +143,14 @@ impl Session {
         if let Some(mfs) = config.max_fragment_size {
             fragment = fragment.min(mfs.saturating_sub(5));
         }
-        let conn = Conn::client(config, server_name)?;
+        // Our own copy of the config, whose key log keeps the exporter secret.
+        let exporter = Arc::new(ExporterCapture::new(config.key_log.clone()));
+        let mut own = (*config).clone();
+        own.key_log = exporter.clone();
+        let conn = Conn::client(Arc::new(own), server_name)?;
         let mut session = Self::new(conn, limits, fragment);
         session.client_sni = client_sni;
+        session.exporter = Some(exporter);
         session.pump()?;
         Ok(session)
     }
@@ -150,7 +158,8 @@ impl Session {
     /// Starts a server session, waiting for a ClientHello.
     ///
     /// The session wraps the config's certificate resolver to learn the name the client
-    /// asked for (rustls 0.23's unbuffered server does not report SNI). 0-RTT early data
+    /// asked for (rustls 0.23's unbuffered server does not report SNI), and its key log
+    /// to keep the exporter secret (see [`export_keying_material`](Self::export_keying_material)). 0-RTT early data
     /// is not supported: a config with `max_early_data_size > 0` is refused.
     pub fn server(config: Arc<ServerConfig>, limits: Limits) -> Result<Self, Error> {
         limits.validate()?;
@@ -162,11 +171,14 @@ impl Session {
             fragment = fragment.min(mfs.saturating_sub(5));
         }
         let capture = Arc::new(SniCapture::new(config.cert_resolver.clone()));
+        let exporter = Arc::new(ExporterCapture::new(config.key_log.clone()));
         let mut own = (*config).clone();
         own.cert_resolver = capture.clone();
+        own.key_log = exporter.clone();
         let conn = Conn::server(Arc::new(own))?;
         let mut session = Self::new(conn, limits, fragment);
         session.server_sni = Some(capture);
+        session.exporter = Some(exporter);
         Ok(session)
     }
 
@@ -183,6 +195,7 @@ impl Session {
             info: None,
             client_sni: None,
             server_sni: None,
+            exporter: None,
             fragment,
             overhead: WORST_OVERHEAD,
             error: None,
@@ -524,6 +537,36 @@ impl Session {
     /// What the handshake negotiated, once it is complete.
     pub fn handshake_info(&self) -> Option<&HandshakeInfo> {
         self.info.as_ref()
+    }
+
+    /// Fills `out` with keying material exported from the session (RFC 8446 §7.5), for
+    /// `label` and an optional `context` (in TLS 1.3 an absent context equals an empty
+    /// one). Both peers get the same bytes for the same arguments.
+    ///
+    /// TLS 1.3 only: rustls 0.23's unbuffered API has no exporter, so the session wraps
+    /// its config's key log (every line still reaches the configured one), keeps the
+    /// exporter master secret the handshake logs, and derives
+    /// `HKDF-Expand-Label(Derive-Secret(secret, label, ""), "exporter", Hash(context), len)`
+    /// with *ring*. TLS 1.2's exporter (RFC 5705) needs both hello randoms, which the key
+    /// log does not give: a TLS 1.2 session returns [`Error::ExporterUnavailable`], as do an
+    /// empty or too long `out` and a label over 249 bytes. Before the handshake
+    /// completes: [`Error::Handshaking`]. The 0-RTT early exporter is not offered.
+    pub fn export_keying_material(
+        &self,
+        out: &mut [u8],
+        label: &[u8],
+        context: Option<&[u8]>,
+    ) -> Result<(), Error> {
+        if let Some(e) = &self.error {
+            return Err(e.clone());
+        }
+        if self.info.is_none() {
+            return Err(Error::Handshaking);
+        }
+        match &self.exporter {
+            Some(exporter) => exporter.export(out, label, context),
+            None => Err(Error::ExporterUnavailable("no exporter secret")),
+        }
     }
 
     /// The peer's certificate chain, leaf first, once the handshake has verified it.

@@ -35,7 +35,8 @@ pub struct Options {
 }
 
 fn provider(opts: &Options) -> Arc<rustls::crypto::CryptoProvider> {
-    let mut p = rustls::crypto::ring::default_provider();
+    // tls-core's provider: *ring* with the X25519MLKEM768 hybrid first.
+    let mut p = Arc::unwrap_or_clone(config::crypto_provider());
     if !opts.suites.is_empty() {
         p.cipher_suites.retain(|s| opts.suites.contains(&s.suite()));
     }

@@ -165,6 +165,17 @@ impl<S: Read + Write> TlsStream<S> {
         self.session.handshake_info()
     }
 
+    /// Keying material exported from the session (RFC 8446 §7.5; TLS 1.3 only): see
+    /// [`Session::export_keying_material`].
+    pub fn export_keying_material(
+        &self,
+        out: &mut [u8],
+        label: &[u8],
+        context: Option<&[u8]>,
+    ) -> io::Result<()> {
+        Ok(self.session.export_keying_material(out, label, context)?)
+    }
+
     /// Sends close_notify after all data written so far, without half-closing the
     /// transport (for transports that cannot; see [`shutdown`](Self::shutdown)). Reading
     /// goes on until the peer's close_notify.

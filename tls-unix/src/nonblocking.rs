@@ -160,6 +160,17 @@ impl<S: Read + Write> TlsStream<S> {
         self.session.handshake_info()
     }
 
+    /// Keying material exported from the session (RFC 8446 §7.5; TLS 1.3 only): see
+    /// [`Session::export_keying_material`].
+    pub fn export_keying_material(
+        &self,
+        out: &mut [u8],
+        label: &[u8],
+        context: Option<&[u8]>,
+    ) -> io::Result<()> {
+        Ok(self.session.export_keying_material(out, label, context)?)
+    }
+
     /// Whether the stream wants to read from the socket (it is not at end of stream and
     /// holds less unread plaintext than [`Limits::unread_plaintext`](tls_core::Limits)).
     pub fn wants_read(&self) -> bool {

@@ -206,6 +206,17 @@ impl<IO> TlsStream<IO> {
         self.session.handshake_info()
     }
 
+    /// Keying material exported from the session (RFC 8446 §7.5; TLS 1.3 only): see
+    /// [`Session::export_keying_material`].
+    pub fn export_keying_material(
+        &self,
+        out: &mut [u8],
+        label: &[u8],
+        context: Option<&[u8]>,
+    ) -> io::Result<()> {
+        Ok(self.session.export_keying_material(out, label, context)?)
+    }
+
     /// Queues a TLS 1.3 KeyUpdate (asking the peer to update its keys too); it goes out with
     /// the next write, flush or read.
     pub fn refresh_keys(&mut self) -> io::Result<()> {

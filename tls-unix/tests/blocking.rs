@@ -43,6 +43,19 @@ fn handshake<L: Listen>() {
     assert!(is_test_server(client.session().peer_certificates()));
     let info = server.handshake_info().expect("server info");
     assert_eq!(info.sni.as_deref(), Some("localhost"));
+    // The hybrid by default, and the same exported keying material on both ends.
+    assert_eq!(
+        client.handshake_info().unwrap().key_exchange,
+        Some(tls_core::rustls::NamedGroup::X25519MLKEM768)
+    );
+    let (mut ours, mut theirs) = ([0u8; 32], [0u8; 32]);
+    client
+        .export_keying_material(&mut ours, b"EXPERIMENTAL label", Some(b"ctx"))
+        .unwrap();
+    server
+        .export_keying_material(&mut theirs, b"EXPERIMENTAL label", Some(b"ctx"))
+        .unwrap();
+    assert_eq!(ours, theirs);
     // One record each way.
     client.write_all(b"ping").unwrap();
     let mut buf = [0u8; 4];

@@ -292,6 +292,19 @@ where
         Some("localhost")
     );
     assert_eq!(client.interest(), Interest::READABLE);
+    // The hybrid by default, and the same exported keying material on both ends.
+    assert_eq!(
+        client.handshake_info().unwrap().key_exchange,
+        Some(tls_core::rustls::NamedGroup::X25519MLKEM768)
+    );
+    let (mut ours, mut theirs) = ([0u8; 32], [0u8; 32]);
+    client
+        .export_keying_material(&mut ours, b"EXPERIMENTAL label", Some(b"ctx"))
+        .unwrap();
+    server
+        .export_keying_material(&mut theirs, b"EXPERIMENTAL label", Some(b"ctx"))
+        .unwrap();
+    assert_eq!(ours, theirs);
 }
 
 fn alpn<L: Listen>()

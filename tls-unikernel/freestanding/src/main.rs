@@ -240,12 +240,17 @@ pub(crate) fn run() -> Result<(), &'static str> {
         }
     }
     let info = client.handshake_info().ok_or("no handshake")?;
+    // tls-core's default key exchange: the X25519MLKEM768 hybrid (ml-kem, no_std).
+    if info.key_exchange != Some(tls_unikernel::tls_core::rustls::NamedGroup::X25519MLKEM768) {
+        return Err("the handshake did not use X25519MLKEM768");
+    }
     let _ = writeln!(
         Stdout,
-        "freestanding: {:?} {:?}, {} bytes each way intact, closed both ways, {} rounds, \
+        "freestanding: {:?} {:?} {:?}, {} bytes each way intact, closed both ways, {} rounds, \
          {} packets, {} ms simulated, heap high-water {} KiB",
         info.version,
         info.cipher_suite,
+        info.key_exchange.unwrap(),
         TRANSFER,
         rounds,
         wire.packets(),

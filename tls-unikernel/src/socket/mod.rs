@@ -549,6 +549,18 @@ impl TlsSocket {
         self.session.as_ref()?.handshake_info()
     }
 
+    /// Keying material exported from the session (RFC 8446 §7.5; TLS 1.3 only): see
+    /// [`Session::export_keying_material`].
+    pub fn export_keying_material(
+        &self,
+        out: &mut [u8],
+        label: &[u8],
+        context: Option<&[u8]>,
+    ) -> Result<(), Error> {
+        let session = self.session.as_ref().ok_or(Error::InvalidState)?;
+        Ok(session.export_keying_material(out, label, context)?)
+    }
+
     /// The peer's certificate chain, leaf first, once the handshake has verified it.
     pub fn peer_certificates(&self) -> Option<&[CertificateDer<'static>]> {
         self.session.as_ref()?.peer_certificates()
