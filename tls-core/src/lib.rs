@@ -101,6 +101,8 @@ pub mod config;
 mod conn;
 mod error;
 mod event;
+#[cfg(fuzzing)]
+pub mod fuzzing;
 pub mod keylog;
 mod limits;
 mod session;
