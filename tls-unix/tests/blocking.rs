@@ -1,134 +1,18 @@
-//! The blocking flavour over TCP on 127.0.0.1 and over Unix-domain sockets.
+//! The blocking flavour over TCP on 127.0.0.1 and over Unix-domain sockets: what is its
+//! own (timeouts, the lazy handshake of `TlsStream::new`). Handshake, ALPN, bulk,
+//! half-close and truncation, the same on every flavour, are scenarios of
+//! `tests/conformance` (run on all five backends).
 
 mod common;
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{Read, Write};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::*;
 use tls_unix::blocking::{self, TlsStream};
-use tls_unix::rustls::ProtocolVersion;
 use tls_unix::{Options, Timeout};
-
-type Pair<L> = (
-    TlsStream<<L as Listen>::Stream>,
-    TlsStream<<L as Listen>::Stream>,
-);
-
-/// A connected client and server, offering these ALPN protocols.
-fn connected<L: Listen>(client_alpn: &[&[u8]], server_alpn: &[&[u8]]) -> Pair<L> {
-    let listener = L::bind();
-    let client_sock = listener.connect();
-    let server_sock = listener.accept();
-    let server_config = server_config(server_alpn);
-    let server = thread::spawn(move || blocking::accept(server_config, server_sock, options()));
-    let client = blocking::connect(
-        client_config(client_alpn),
-        localhost(),
-        client_sock,
-        options(),
-    )
-    .expect("client handshake");
-    let server = server.join().unwrap().expect("server handshake");
-    (client, server)
-}
-
-fn handshake<L: Listen>() {
-    let (mut client, mut server) = connected::<L>(&[], &[]);
-    let info = client.handshake_info().expect("client info");
-    assert_eq!(info.version, ProtocolVersion::TLSv1_3);
-    assert_eq!(info.alpn, None);
-    assert!(is_test_server(client.session().peer_certificates()));
-    let info = server.handshake_info().expect("server info");
-    assert_eq!(info.sni.as_deref(), Some("localhost"));
-    // One record each way.
-    client.write_all(b"ping").unwrap();
-    let mut buf = [0u8; 4];
-    server.read_exact(&mut buf).unwrap();
-    assert_eq!(&buf, b"ping");
-    server.write_all(b"pong").unwrap();
-    client.read_exact(&mut buf).unwrap();
-    assert_eq!(&buf, b"pong");
-}
-
-fn alpn<L: Listen>() {
-    let (client, server) = connected::<L>(&[b"http/1.1"], &[b"h2", b"http/1.1"]);
-    assert_eq!(
-        client.handshake_info().unwrap().alpn.as_deref(),
-        Some(&b"http/1.1"[..])
-    );
-    assert_eq!(
-        server.handshake_info().unwrap().alpn.as_deref(),
-        Some(&b"http/1.1"[..])
-    );
-}
-
-/// 8 MiB from the client, then 8 MiB from the server, each checked with SHA-256; the client
-/// half-closes first.
-fn bulk<L: Listen>() {
-    let (mut client, mut server) = connected::<L>(&[], &[]);
-    let server = thread::spawn(move || {
-        let got = digest_to_end(&mut server).unwrap();
-        send_pattern(&mut server, 2, BULK, 70_000).unwrap();
-        server.shutdown().unwrap();
-        got
-    });
-    send_pattern(&mut client, 1, BULK, 100_000).unwrap();
-    client.shutdown().unwrap();
-    let got = digest_to_end(&mut client).unwrap();
-    assert_eq!(got, expected(2, BULK));
-    assert_eq!(server.join().unwrap(), expected(1, BULK));
-}
-
-/// One side shuts down first; the other reads to the end, answers and shuts down.
-fn half_close<L: Listen>(client_first: bool) {
-    let (client, server) = connected::<L>(&[], &[]);
-    let (mut first, mut second) = if client_first {
-        (client, server)
-    } else {
-        (server, client)
-    };
-    let second = thread::spawn(move || {
-        let mut got = Vec::new();
-        second.read_to_end(&mut got).unwrap();
-        assert_eq!(got, b"first, then close_notify");
-        // Still writable after the peer's close_notify.
-        second.write_all(b"second answers").unwrap();
-        second.shutdown().unwrap();
-        // Reading after both closed stays at the clean end.
-        assert_eq!(second.read(&mut [0u8; 8]).unwrap(), 0);
-    });
-    first.write_all(b"first, then close_notify").unwrap();
-    first.shutdown().unwrap();
-    first.shutdown().unwrap(); // a no-op the second time
-    let e = first.write(b"late").unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::BrokenPipe);
-    let mut got = Vec::new();
-    first.read_to_end(&mut got).unwrap();
-    assert_eq!(got, b"second answers");
-    second.join().unwrap();
-}
-
-/// The server's transport closes without close_notify: the client gets the data, then
-/// `UnexpectedEof` carrying `Truncated` (never a clean `Ok(0)`).
-fn truncation<L: Listen>() {
-    let (mut client, mut server) = connected::<L>(&[], &[]);
-    server.write_all(b"partial").unwrap();
-    drop(server);
-    let mut buf = [0u8; 7];
-    client.read_exact(&mut buf).unwrap();
-    assert_eq!(&buf, b"partial");
-    let e = client.read(&mut buf).unwrap_err();
-    assert_truncated(&e);
-    // Sticky.
-    assert_truncated(&client.read(&mut buf).unwrap_err());
-    let mut rest = Vec::new();
-    assert_truncated(&client.read_to_end(&mut rest).unwrap_err());
-    // No close_notify after a fatal error; shutting down still half-closes the socket.
-    client.shutdown().unwrap();
-}
 
 /// A peer that accepts the connection and never speaks: both the client's and the
 /// server's handshakes end with `Timeout::Handshake` after the limit.
@@ -225,12 +109,6 @@ fn write_timeout<L: Listen>() {
 }
 
 for_transports! {
-    handshake => super::handshake::<L>();
-    alpn => super::alpn::<L>();
-    bulk_8mib_each_way => super::bulk::<L>();
-    half_close_client_first => super::half_close::<L>(true);
-    half_close_server_first => super::half_close::<L>(false);
-    truncation_is_unexpected_eof => super::truncation::<L>();
     handshake_timeout => super::handshake_timeout::<L>();
     read_timeout => super::read_timeout::<L>();
     write_timeout => super::write_timeout::<L>();
