@@ -120,7 +120,7 @@ fn configs(pki: &Pki, resumption: bool) -> (Arc<ClientConfig>, Arc<ServerConfig>
     )
 }
 
-/// Where criterion writes its results (see benches/core.rs).
+/// Where criterion writes its results (see benches/core/main.rs).
 fn criterion_dir() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("CRITERION_HOME") {
         return Some(dir.into());
