@@ -20,8 +20,8 @@ use std::sync::Arc;
 
 use tls_core::{Error, Limits, Session};
 
-use tls_core::fuzzing::ByteQueue;
 use crate::{assert_stream, client, configs, limits, server, stream, Flavour, Input};
+use tls_core::fuzzing::ByteQueue;
 
 /// Runs one script.
 pub fn run(data: &[u8]) {
