@@ -12,25 +12,23 @@ pub(super) trait Process: Deref<Target = CommonState> {
     ) -> UnbufferedStatus<'c, 'i, Self::Data>;
 }
 
-impl Process for UnbufferedConnectionCommon<ClientConnectionData> {
-    type Data = ClientConnectionData;
-    fn process<'c, 'i>(
-        &'c mut self,
-        incoming: &'i mut [u8],
-    ) -> UnbufferedStatus<'c, 'i, ClientConnectionData> {
-        self.process_tls_records(incoming)
-    }
+/// `Process` for the side whose connection data is `$data`.
+macro_rules! process_for {
+    ($data:ty) => {
+        impl Process for UnbufferedConnectionCommon<$data> {
+            type Data = $data;
+            fn process<'c, 'i>(
+                &'c mut self,
+                incoming: &'i mut [u8],
+            ) -> UnbufferedStatus<'c, 'i, $data> {
+                self.process_tls_records(incoming)
+            }
+        }
+    };
 }
 
-impl Process for UnbufferedConnectionCommon<ServerConnectionData> {
-    type Data = ServerConnectionData;
-    fn process<'c, 'i>(
-        &'c mut self,
-        incoming: &'i mut [u8],
-    ) -> UnbufferedStatus<'c, 'i, ServerConnectionData> {
-        self.process_tls_records(incoming)
-    }
-}
+process_for!(ClientConnectionData);
+process_for!(ServerConnectionData);
 
 /// Where decrypted application data goes: copied into one buffer the application owns,
 /// as tls-core's `recv` does (the buffer is "read" whenever the next record would not fit).

@@ -20,18 +20,12 @@ impl Stream for blocking::TlsStream<TcpStream> {
     }
 }
 
-impl Stream for StreamOwned<ClientConnection, TcpStream> {
-    fn close(&mut self) -> io::Result<()> {
-        self.conn.send_close_notify();
-        self.flush()?;
-        self.sock.shutdown(Shutdown::Write)
-    }
-    fn resumed(&self) -> bool {
-        self.conn.handshake_kind() == Some(HandshakeKind::Resumed)
-    }
-}
-
-impl Stream for StreamOwned<ServerConnection, TcpStream> {
+/// rustls' client and server streams alike.
+impl<C, D> Stream for StreamOwned<C, TcpStream>
+where
+    C: DerefMut + Deref<Target = rustls::ConnectionCommon<D>>,
+    D: rustls::SideData,
+{
     fn close(&mut self) -> io::Result<()> {
         self.conn.send_close_notify();
         self.flush()?;
@@ -159,12 +153,19 @@ pub(super) fn blocking_slice(
     for _ in 0..count {
         resumed += usize::from(blocking_client(which, config, addr, n)?);
     }
-    let elapsed = start.elapsed();
-    check_resumed(must_resume, resumed, count)?;
-    Ok(((count as u64 * n.max(1)) as f64, elapsed))
+    conn_slice(start, resumed, count, n, must_resume)
 }
 
-pub(super) fn check_resumed(must_resume: bool, resumed: usize, count: usize) -> io::Result<()> {
+/// The slice of `count` connections of `n` bytes each, timed from `start` (now is the
+/// end), once `resumed` of them resumed as `must_resume` says they should.
+pub(super) fn conn_slice(
+    start: Instant,
+    resumed: usize,
+    count: usize,
+    n: u64,
+    must_resume: bool,
+) -> io::Result<Slice> {
+    let elapsed = start.elapsed();
     if must_resume && resumed != count {
         return Err(io::Error::other(format!(
             "only {resumed} of {count} connections resumed"
@@ -175,5 +176,5 @@ pub(super) fn check_resumed(must_resume: bool, resumed: usize, count: usize) -> 
             "{resumed} of {count} connections resumed with resumption off"
         )));
     }
-    Ok(())
+    Ok(((count as u64 * n.max(1)) as f64, elapsed))
 }

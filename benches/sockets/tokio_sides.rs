@@ -119,8 +119,6 @@ pub(super) fn tokio_slice(
         for _ in 0..count {
             resumed += usize::from(tokio_client(which, config, addr, n).await?);
         }
-        let elapsed = start.elapsed();
-        check_resumed(must_resume, resumed, count)?;
-        Ok(((count as u64 * n.max(1)) as f64, elapsed))
+        conn_slice(start, resumed, count, n, must_resume)
     })
 }

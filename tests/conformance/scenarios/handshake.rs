@@ -41,8 +41,16 @@ pub(super) fn add(v: &mut Vec<Scenario>) {
         });
     }
 
-    // ALPN agreed.
-    {
+    // ALPN agreed: on the server's only protocol, and on the client's only one though
+    // the server prefers another (moved from tls-unix's flavour tests).
+    for (name, client_alpn, server_alpn) in [
+        ("alpn_agreed", &["h2", "http/1.1"][..], &["http/1.1"][..]),
+        (
+            "alpn_agreed_client_offers_one",
+            &["http/1.1"],
+            &["h2", "http/1.1"],
+        ),
+    ] {
         let (c, mut expect) = exchange(V13, false);
         for (side, e) in expect.iter_mut().enumerate() {
             e[0] = E::Handshake {
@@ -53,35 +61,10 @@ pub(super) fn add(v: &mut Vec<Scenario>) {
             };
         }
         v.push(Scenario {
-            name: "alpn_agreed",
+            name,
             setup: Setup {
-                client_alpn: &["h2", "http/1.1"],
-                server_alpn: &["http/1.1"],
-                ..Setup::default()
-            },
-            connections: vec![c],
-            expect,
-            expect_events: [vec![], vec![]],
-        });
-    }
-
-    // ALPN agreed on the only protocol the client offers, though the server prefers
-    // another (moved from tls-unix's flavour tests).
-    {
-        let (c, mut expect) = exchange(V13, false);
-        for (side, e) in expect.iter_mut().enumerate() {
-            e[0] = E::Handshake {
-                version: V13,
-                alpn: Some("http/1.1"),
-                resumed: false,
-                peer_cert: side == 0,
-            };
-        }
-        v.push(Scenario {
-            name: "alpn_agreed_client_offers_one",
-            setup: Setup {
-                client_alpn: &["http/1.1"],
-                server_alpn: &["h2", "http/1.1"],
+                client_alpn,
+                server_alpn,
                 ..Setup::default()
             },
             connections: vec![c],

@@ -81,91 +81,41 @@ pub(super) fn add(v: &mut Vec<Scenario>) {
         ],
     });
 
-    // Half-close in both orders: one side closes, the other keeps sending.
-    for (name, first) in [
-        ("half_close_client_first", Side::Client),
-        ("half_close_server_first", Side::Server),
+    // Half-close in both orders: one side closes, the other keeps sending. The
+    // `_then_ends` pair (moved from tls-unix's flavour tests) adds the ends of both
+    // directions: the closer's second close is a no-op, the other side still writes
+    // after the peer's close_notify, reading past either end gives the end again, and
+    // the closer's write after its close is refused.
+    let plain = (
+        vec![Handshake, write(10_000), Close, ReadToEnd],
+        vec![E::Wrote(10_000), E::Closed, E::Read(20_000), E::Eof],
+        vec![Handshake, ReadToEnd, write(20_000), Close],
+        vec![E::Read(10_000), E::Eof, E::Wrote(20_000), E::Closed],
+    );
+    let then_ends = (
+        vec![Handshake, write(24), Close, Close, ReadToEnd, write(4)],
+        vec![
+            E::Wrote(24),
+            E::Closed,
+            E::Closed,
+            E::Read(14),
+            E::Eof,
+            E::Error(ExpectFail::Refused("Closed")),
+        ],
+        vec![Handshake, ReadToEnd, write(14), Close, ReadToEnd],
+        vec![E::Read(24), E::Eof, E::Wrote(14), E::Closed, E::Eof],
+    );
+    for (name, first, (closer, closer_expect, other, other_expect)) in [
+        ("half_close_client_first", Side::Client, plain.clone()),
+        ("half_close_server_first", Side::Server, plain),
+        (
+            "half_close_then_ends_client_first",
+            Side::Client,
+            then_ends.clone(),
+        ),
+        ("half_close_then_ends_server_first", Side::Server, then_ends),
     ] {
-        let closer = vec![Handshake, write(10_000), Close, ReadToEnd];
-        let other = vec![Handshake, ReadToEnd, write(20_000), Close];
-        let closer_expect = |cert| {
-            vec![
-                hs(V13, cert),
-                E::Wrote(10_000),
-                E::Closed,
-                E::Read(20_000),
-                E::Eof,
-            ]
-        };
-        let other_expect = |cert| {
-            vec![
-                hs(V13, cert),
-                E::Read(10_000),
-                E::Eof,
-                E::Wrote(20_000),
-                E::Closed,
-            ]
-        };
-        let (c, expect) = match first {
-            Side::Client => (
-                conn(closer, other),
-                [closer_expect(true), other_expect(false)],
-            ),
-            Side::Server => (
-                conn(other, closer),
-                [other_expect(true), closer_expect(false)],
-            ),
-        };
-        v.push(Scenario {
-            name,
-            setup: Setup::default(),
-            connections: vec![c],
-            expect,
-            expect_events: [vec![Ev::PeerClosed], vec![Ev::PeerClosed]],
-        });
-    }
-
-    // Half-close, then the ends of both directions (moved from tls-unix's flavour
-    // tests): the closer's second close is a no-op, the other side still writes after
-    // the peer's close_notify, reading past either end gives the end again, and the
-    // closer's write after its close is refused.
-    for (name, first) in [
-        ("half_close_then_ends_client_first", Side::Client),
-        ("half_close_then_ends_server_first", Side::Server),
-    ] {
-        let closer = vec![Handshake, write(24), Close, Close, ReadToEnd, write(4)];
-        let other = vec![Handshake, ReadToEnd, write(14), Close, ReadToEnd];
-        let closer_expect = |cert| {
-            vec![
-                hs(V13, cert),
-                E::Wrote(24),
-                E::Closed,
-                E::Closed,
-                E::Read(14),
-                E::Eof,
-                E::Error(ExpectFail::Refused("Closed")),
-            ]
-        };
-        let other_expect = |cert| {
-            vec![
-                hs(V13, cert),
-                E::Read(24),
-                E::Eof,
-                E::Wrote(14),
-                E::Closed,
-                E::Eof,
-            ]
-        };
-        let (c, expect) = match first {
-            Side::Client => (
-                conn(closer, other),
-                [closer_expect(true), other_expect(false)],
-            ),
-            Side::Server => (
-                conn(other, closer),
-                [other_expect(true), closer_expect(false)],
-            ),
-        };
+        let (c, expect) = by_side(first, (closer, closer_expect), (other, other_expect));
         v.push(Scenario {
             name,
             setup: Setup::default(),
@@ -354,4 +304,23 @@ pub(super) fn add(v: &mut Vec<Scenario>) {
             expect_events: [vec![], vec![]],
         });
     }
+}
+
+/// One connection where `first` runs `leader`'s script and the other side `follower`'s,
+/// each with its expectations after the handshake (TLS 1.3; only the client sees a peer
+/// certificate).
+fn by_side(
+    first: Side,
+    leader: (Vec<Op>, Vec<Expect>),
+    follower: (Vec<Op>, Vec<Expect>),
+) -> (Connection, [Vec<Expect>; 2]) {
+    let (client, server) = match first {
+        Side::Client => (leader, follower),
+        Side::Server => (follower, leader),
+    };
+    let with_hs = |cert, rest: Vec<Expect>| [vec![hs(V13, cert)], rest].concat();
+    (
+        conn(client.0, server.0),
+        [with_hs(true, client.1), with_hs(false, server.1)],
+    )
 }
