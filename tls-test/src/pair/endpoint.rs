@@ -9,8 +9,8 @@ pub struct Endpoint {
     pub session: Session,
     /// Events polled so far, oldest first (the harness polls after every step).
     pub events: Vec<Event>,
-    /// Plaintext read so far (by [`Pair::read_available`], which steps call when
-    /// [`Pair::auto_read`] is on).
+    /// Plaintext read so far (by [`Pair::read_available`](super::Pair::read_available), which steps call when
+    /// [`Pair::auto_read`](super::Pair::auto_read) is on).
     pub plaintext: Vec<u8>,
     /// Whether [`Session::recv`] has returned `Ok(0)`: the peer's close_notify arrived and
     /// every byte before it was read.

@@ -6,7 +6,7 @@ use tls_core::Error;
 
 use super::{Dir, Side};
 
-/// Why a [`Pair`] operation failed.
+/// Why a [`Pair`](super::Pair) operation failed.
 #[derive(Debug)]
 pub enum PairError {
     /// Nothing moved for longer than any delay can explain, or the step bound was reached

@@ -23,7 +23,7 @@ pub struct Delay {
     pub max_steps: u64,
 }
 
-/// The faults a [`Pair`] injects, chosen per piece by its seeded generator.
+/// The faults a [`Pair`](super::Pair) injects, chosen per piece by its seeded generator.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct FaultPlan {
     /// How ciphertext is cut into pieces.
@@ -63,7 +63,7 @@ impl Default for FaultPlan {
     }
 }
 
-/// One end of a [`Pair`].
+/// One end of a [`Pair`](super::Pair).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Side {
     /// The client session.
@@ -82,7 +82,7 @@ impl Side {
     }
 }
 
-/// One direction of a [`Pair`]'s wires.
+/// One direction of a [`Pair`](super::Pair)'s wires.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dir {
     /// Client output to server input.

@@ -1,5 +1,5 @@
 //! The two one-way wires: pieces in flight, record boundaries, cuts and tampering, and
-//! how a [`Pair`] moves bytes between its sessions and the wires.
+//! how a [`Pair`](super::Pair) moves bytes between its sessions and the wires.
 
 use std::collections::VecDeque;
 
