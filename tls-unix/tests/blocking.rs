@@ -108,7 +108,19 @@ fn write_timeout<L: Listen>() {
     server.join().unwrap();
 }
 
+/// After a fatal error (the server's transport closed without close_notify: a
+/// truncation), no close_notify is sent, but `shutdown` still half-closes the socket and
+/// succeeds. (Truncation itself is a conformance scenario; this is the flavour's own.)
+fn shutdown_after_fatal_error<L: Listen>() {
+    let (mut client, tx, server) = with_held_server::<L>(options(), drop);
+    tx.send(()).unwrap();
+    server.join().unwrap();
+    assert_truncated(&client.read(&mut [0u8; 16]).unwrap_err());
+    client.shutdown().unwrap();
+}
+
 for_transports! {
+    shutdown_after_fatal_error => super::shutdown_after_fatal_error::<L>();
     handshake_timeout => super::handshake_timeout::<L>();
     read_timeout => super::read_timeout::<L>();
     write_timeout => super::write_timeout::<L>();

@@ -307,6 +307,30 @@ where
     assert_eq!(peers[1].got, Some(expected(1, BULK)));
 }
 
+/// After a fatal error (the server's socket closed without close_notify: a truncation),
+/// no close_notify is sent, but `shutdown` still half-closes the socket and succeeds.
+/// (Truncation itself is a conformance scenario; this is the flavour's own.)
+fn shutdown_after_fatal_error<L: Listen>()
+where
+    L::Stream: IntoMio,
+{
+    let (mut lp, mut client, mut server) = handshaken::<L>(options());
+    lp.poll.registry().deregister(&mut server).unwrap();
+    drop(server);
+    let e = loop {
+        match client.read(&mut [0u8; 64]) {
+            Ok(n) => panic!("read {n} bytes (0: a clean end) from a peer that sent none"),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                lp.reregister(&mut client, 0);
+                lp.wait(None);
+            }
+            Err(e) => break e,
+        }
+    };
+    assert_truncated(&e);
+    client.shutdown().unwrap();
+}
+
 /// A peer that accepts and never speaks: `Timeout::Handshake` once `deadline()` passes,
 /// for a client and for a server.
 fn handshake_timeout<L: Listen>()
@@ -412,6 +436,7 @@ where
 for_transports! {
     readable_after_handshake => super::readable_after_handshake::<L>();
     bulk_8mib_each_way_concurrently => super::bulk::<L>();
+    shutdown_after_fatal_error => super::shutdown_after_fatal_error::<L>();
     handshake_timeout => super::handshake_timeout::<L>();
     read_timeout => super::read_timeout::<L>();
     write_timeout => super::write_timeout::<L>();

@@ -390,8 +390,24 @@ where
     );
 }
 
+/// After a fatal error (the server's transport closed without close_notify: a
+/// truncation), no close_notify is sent, but `shutdown` still half-closes the socket and
+/// succeeds. (Truncation itself is a conformance scenario; this is the flavour's own.)
+async fn shutdown_after_fatal_error<L: Listen>()
+where
+    L::Stream: IntoTokio,
+{
+    let (mut client, tx, server) =
+        with_held_server::<L, _>(options(), |tls| async move { drop(tls) }).await;
+    tx.send(()).unwrap();
+    server.await.unwrap();
+    assert_truncated(&client.read(&mut [0u8; 16]).await.unwrap_err());
+    client.shutdown().await.unwrap();
+}
+
 for_transports! {
     async
+    shutdown_after_fatal_error => super::shutdown_after_fatal_error::<L>();
     handshake_timeout => super::handshake_timeout::<L>();
     read_timeout => super::read_timeout::<L>();
     split_full_duplex_8mib_each_way_with_key_update => super::split_full_duplex::<L>();

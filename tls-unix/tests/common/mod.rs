@@ -229,6 +229,16 @@ pub(crate) fn add_unread(written: &mut usize, n: usize) {
     );
 }
 
+/// Asserts that `e` is a truncation: `UnexpectedEof` carrying `tls_core::Error::Truncated`.
+pub(crate) fn assert_truncated(e: &std::io::Error) {
+    assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof, "{e}");
+    assert_eq!(
+        tls_unix::tls_error(e),
+        Some(&tls_unix::tls_core::Error::Truncated),
+        "{e}"
+    );
+}
+
 /// Asserts that `e` is the given timeout.
 pub(crate) fn assert_timeout(e: &std::io::Error, expected: tls_unix::Timeout) {
     assert_eq!(e.kind(), std::io::ErrorKind::TimedOut, "{e}");
