@@ -1,7 +1,8 @@
 //! One conformance suite for every backend: the same scenarios, the same traces.
 //!
-//! The table of scenarios (`conformance/scenarios.rs`) is written once: configurations
-//! (TLS 1.3/1.2, key kind, ALPN, client certificates, resumption, SNI), a script of
+//! The table of scenarios (`conformance/scenarios.rs`, by theme in `conformance/scenarios/`)
+//! is written once: configurations (TLS 1.3/1.2, key kind, ALPN, client certificates,
+//! resumption, SNI), a script of
 //! operations per side (handshake, write N bytes, read N bytes or to the end, close,
 //! KeyUpdate) and faults that a man in the middle applies to the TLS record stream
 //! (corrupt a record, cut a direction with a clean FIN, make a handshake message announce

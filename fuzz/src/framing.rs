@@ -2,7 +2,7 @@
 //!
 //! The first byte picks the part:
 //!
-//! * even: **queue** — tls-core's `ByteQueue` (compiled from its source) under arbitrary
+//! * even: **queue** — tls-core's `ByteQueue` (through its `cfg(fuzzing)` module) under arbitrary
 //!   sequences of extend, consume, truncate, lend-and-commit, read and release, against a
 //!   `VecDeque` model; its allocation must stay within twice the most it ever had to hold.
 //! * odd: **stream** — after a real handshake, the peer sends records of sizes the script
@@ -20,8 +20,8 @@ use std::sync::Arc;
 
 use tls_core::{Error, Limits, Session};
 
-use crate::buffers::ByteQueue;
 use crate::{assert_stream, client, configs, limits, server, stream, Flavour, Input};
+use tls_core::fuzzing::ByteQueue;
 
 /// Runs one script.
 pub fn run(data: &[u8]) {

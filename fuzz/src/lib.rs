@@ -27,12 +27,6 @@ pub mod framing;
 pub mod pump;
 pub mod session;
 
-/// The engine's byte queue, compiled from tls-core's own source so the framing target can
-/// check it against a model (it is crate-private there).
-#[allow(dead_code, unreachable_pub)]
-#[path = "../../tls-core/src/buffers.rs"]
-mod buffers;
-
 /// A cursor over fuzz input that never fails: past the end every read gives zeros.
 #[derive(Debug)]
 pub struct Input<'a> {

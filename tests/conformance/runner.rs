@@ -191,6 +191,12 @@ impl SideRunner {
             match self.step(ep, op) {
                 Poll::Ready(Ok(moved)) => progress |= moved,
                 Poll::Ready(Err(f)) => {
+                    let f = match op {
+                        Op::Read(_) | Op::ReadBy { .. } | Op::ReadToEnd => {
+                            sticky(ep, f, &mut self.buf)
+                        }
+                        _ => f,
+                    };
                     self.rec.push(Entry::Error(f));
                     self.finished = true;
                     progress = true;
@@ -284,6 +290,21 @@ impl SideRunner {
 
     pub fn finish(self) -> Trace {
         self.rec.finish()
+    }
+}
+
+/// A failed read's error, checked to be sticky: a TLS failure (truncation, an alert, a
+/// rejected record) is fatal, so reading again must fail the same way at once, never
+/// give data, a clean end or `Pending`. A transport error or timeout is returned as is.
+fn sticky(ep: &mut dyn Endpoint, f: Fail, buf: &mut [u8]) -> Fail {
+    if !matches!(f, Fail::Truncated | Fail::AlertReceived(_) | Fail::Tls(_)) {
+        return f;
+    }
+    match ep.read(buf) {
+        Poll::Ready(Err(again)) if again == f => f,
+        again => Fail::Other(format!(
+            "{f:?} was not sticky: the next read gave {again:?}"
+        )),
     }
 }
 

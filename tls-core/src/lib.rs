@@ -103,6 +103,8 @@ mod conn;
 mod error;
 mod event;
 mod exporter;
+#[cfg(fuzzing)]
+pub mod fuzzing;
 pub mod keylog;
 pub mod kx;
 mod limits;

@@ -1,147 +1,18 @@
-//! The blocking flavour over TCP on 127.0.0.1 and over Unix-domain sockets.
+//! The blocking flavour over TCP on 127.0.0.1 and over Unix-domain sockets: what is its
+//! own (timeouts, the lazy handshake of `TlsStream::new`). Handshake, ALPN, bulk,
+//! half-close and truncation, the same on every flavour, are scenarios of
+//! `tests/conformance` (run on all five backends).
 
 mod common;
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{Read, Write};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::*;
 use tls_unix::blocking::{self, TlsStream};
-use tls_unix::rustls::ProtocolVersion;
 use tls_unix::{Options, Timeout};
-
-type Pair<L> = (
-    TlsStream<<L as Listen>::Stream>,
-    TlsStream<<L as Listen>::Stream>,
-);
-
-/// A connected client and server, offering these ALPN protocols.
-fn connected<L: Listen>(client_alpn: &[&[u8]], server_alpn: &[&[u8]]) -> Pair<L> {
-    let listener = L::bind();
-    let client_sock = listener.connect();
-    let server_sock = listener.accept();
-    let server_config = server_config(server_alpn);
-    let server = thread::spawn(move || blocking::accept(server_config, server_sock, options()));
-    let client = blocking::connect(
-        client_config(client_alpn),
-        localhost(),
-        client_sock,
-        options(),
-    )
-    .expect("client handshake");
-    let server = server.join().unwrap().expect("server handshake");
-    (client, server)
-}
-
-fn handshake<L: Listen>() {
-    let (mut client, mut server) = connected::<L>(&[], &[]);
-    let info = client.handshake_info().expect("client info");
-    assert_eq!(info.version, ProtocolVersion::TLSv1_3);
-    assert_eq!(info.alpn, None);
-    assert!(is_test_server(client.session().peer_certificates()));
-    let info = server.handshake_info().expect("server info");
-    assert_eq!(info.sni.as_deref(), Some("localhost"));
-    // The hybrid by default, and the same exported keying material on both ends.
-    assert_eq!(
-        client.handshake_info().unwrap().key_exchange,
-        Some(tls_core::rustls::NamedGroup::X25519MLKEM768)
-    );
-    let (mut ours, mut theirs) = ([0u8; 32], [0u8; 32]);
-    client
-        .export_keying_material(&mut ours, b"EXPERIMENTAL label", Some(b"ctx"))
-        .unwrap();
-    server
-        .export_keying_material(&mut theirs, b"EXPERIMENTAL label", Some(b"ctx"))
-        .unwrap();
-    assert_eq!(ours, theirs);
-    // One record each way.
-    client.write_all(b"ping").unwrap();
-    let mut buf = [0u8; 4];
-    server.read_exact(&mut buf).unwrap();
-    assert_eq!(&buf, b"ping");
-    server.write_all(b"pong").unwrap();
-    client.read_exact(&mut buf).unwrap();
-    assert_eq!(&buf, b"pong");
-}
-
-fn alpn<L: Listen>() {
-    let (client, server) = connected::<L>(&[b"http/1.1"], &[b"h2", b"http/1.1"]);
-    assert_eq!(
-        client.handshake_info().unwrap().alpn.as_deref(),
-        Some(&b"http/1.1"[..])
-    );
-    assert_eq!(
-        server.handshake_info().unwrap().alpn.as_deref(),
-        Some(&b"http/1.1"[..])
-    );
-}
-
-/// 8 MiB from the client, then 8 MiB from the server, each checked with SHA-256; the client
-/// half-closes first.
-fn bulk<L: Listen>() {
-    let (mut client, mut server) = connected::<L>(&[], &[]);
-    let server = thread::spawn(move || {
-        let got = digest_to_end(&mut server).unwrap();
-        send_pattern(&mut server, 2, BULK, 70_000).unwrap();
-        server.shutdown().unwrap();
-        got
-    });
-    send_pattern(&mut client, 1, BULK, 100_000).unwrap();
-    client.shutdown().unwrap();
-    let got = digest_to_end(&mut client).unwrap();
-    assert_eq!(got, expected(2, BULK));
-    assert_eq!(server.join().unwrap(), expected(1, BULK));
-}
-
-/// One side shuts down first; the other reads to the end, answers and shuts down.
-fn half_close<L: Listen>(client_first: bool) {
-    let (client, server) = connected::<L>(&[], &[]);
-    let (mut first, mut second) = if client_first {
-        (client, server)
-    } else {
-        (server, client)
-    };
-    let second = thread::spawn(move || {
-        let mut got = Vec::new();
-        second.read_to_end(&mut got).unwrap();
-        assert_eq!(got, b"first, then close_notify");
-        // Still writable after the peer's close_notify.
-        second.write_all(b"second answers").unwrap();
-        second.shutdown().unwrap();
-        // Reading after both closed stays at the clean end.
-        assert_eq!(second.read(&mut [0u8; 8]).unwrap(), 0);
-    });
-    first.write_all(b"first, then close_notify").unwrap();
-    first.shutdown().unwrap();
-    first.shutdown().unwrap(); // a no-op the second time
-    let e = first.write(b"late").unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::BrokenPipe);
-    let mut got = Vec::new();
-    first.read_to_end(&mut got).unwrap();
-    assert_eq!(got, b"second answers");
-    second.join().unwrap();
-}
-
-/// The server's transport closes without close_notify: the client gets the data, then
-/// `UnexpectedEof` carrying `Truncated` (never a clean `Ok(0)`).
-fn truncation<L: Listen>() {
-    let (mut client, mut server) = connected::<L>(&[], &[]);
-    server.write_all(b"partial").unwrap();
-    drop(server);
-    let mut buf = [0u8; 7];
-    client.read_exact(&mut buf).unwrap();
-    assert_eq!(&buf, b"partial");
-    let e = client.read(&mut buf).unwrap_err();
-    assert_truncated(&e);
-    // Sticky.
-    assert_truncated(&client.read(&mut buf).unwrap_err());
-    let mut rest = Vec::new();
-    assert_truncated(&client.read_to_end(&mut rest).unwrap_err());
-    // No close_notify after a fatal error; shutting down still half-closes the socket.
-    client.shutdown().unwrap();
-}
 
 /// A peer that accepts the connection and never speaks: both the client's and the
 /// server's handshakes end with `Timeout::Handshake` after the limit.
@@ -237,13 +108,46 @@ fn write_timeout<L: Listen>() {
     server.join().unwrap();
 }
 
+/// After a fatal error (the server's transport closed without close_notify: a
+/// truncation), no close_notify is sent, but `shutdown` still half-closes the socket and
+/// succeeds. (Truncation itself is a conformance scenario; this is the flavour's own.)
+fn shutdown_after_fatal_error<L: Listen>() {
+    let (mut client, tx, server) = with_held_server::<L>(options(), drop);
+    tx.send(()).unwrap();
+    server.join().unwrap();
+    assert_truncated(&client.read(&mut [0u8; 16]).unwrap_err());
+    client.shutdown().unwrap();
+}
+
+/// The hybrid key exchange by default, and the same exported keying material on both
+/// ends (`TlsStream::export_keying_material`, a forward of the engine's).
+fn hybrid_and_exporter<L: Listen>() {
+    let listener = L::bind();
+    let client_sock = listener.connect();
+    let server_sock = listener.accept();
+    let server = thread::spawn(move || {
+        blocking::accept(server_config(&[]), server_sock, options()).expect("server handshake")
+    });
+    let client = blocking::connect(client_config(&[]), localhost(), client_sock, options())
+        .expect("client handshake");
+    let server = server.join().unwrap();
+    assert_eq!(
+        client.handshake_info().unwrap().key_exchange,
+        Some(tls_core::rustls::NamedGroup::X25519MLKEM768)
+    );
+    let (mut ours, mut theirs) = ([0u8; 32], [0u8; 32]);
+    client
+        .export_keying_material(&mut ours, b"EXPERIMENTAL label", Some(b"ctx"))
+        .unwrap();
+    server
+        .export_keying_material(&mut theirs, b"EXPERIMENTAL label", Some(b"ctx"))
+        .unwrap();
+    assert_eq!(ours, theirs);
+}
+
 for_transports! {
-    handshake => super::handshake::<L>();
-    alpn => super::alpn::<L>();
-    bulk_8mib_each_way => super::bulk::<L>();
-    half_close_client_first => super::half_close::<L>(true);
-    half_close_server_first => super::half_close::<L>(false);
-    truncation_is_unexpected_eof => super::truncation::<L>();
+    hybrid_and_exporter => super::hybrid_and_exporter::<L>();
+    shutdown_after_fatal_error => super::shutdown_after_fatal_error::<L>();
     handshake_timeout => super::handshake_timeout::<L>();
     read_timeout => super::read_timeout::<L>();
     write_timeout => super::write_timeout::<L>();

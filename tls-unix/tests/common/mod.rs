@@ -60,13 +60,6 @@ pub(crate) fn localhost() -> ServerName<'static> {
     ServerName::try_from("localhost").unwrap()
 }
 
-/// The peer's certificate chain as the engine reports it matches the test server's.
-pub(crate) fn is_test_server(
-    chain: Option<&[tls_unix::rustls::pki_types::CertificateDer<'static>]>,
-) -> bool {
-    chain.is_some_and(|c| c.first() == pki().server.chain.first())
-}
-
 /// A deterministic byte stream (xorshift64*) of a given length.
 pub(crate) struct Pattern {
     state: u64,
@@ -135,37 +128,6 @@ pub(crate) fn expected(seed: u64, len: u64) -> (u64, Vec<u8>) {
         let n = pattern.fill(&mut buf);
         if n == 0 {
             return digest.finish();
-        }
-        digest.update(&buf[..n]);
-    }
-}
-
-/// Writes the pattern `(seed, len)` to `w` in chunks of `chunk` bytes.
-pub(crate) fn send_pattern(
-    w: &mut impl Write,
-    seed: u64,
-    len: u64,
-    chunk: usize,
-) -> std::io::Result<()> {
-    let mut pattern = Pattern::new(seed, len);
-    let mut buf = vec![0u8; chunk];
-    loop {
-        let n = pattern.fill(&mut buf);
-        if n == 0 {
-            return Ok(());
-        }
-        w.write_all(&buf[..n])?;
-    }
-}
-
-/// Reads `r` to its end (`Ok(0)`) and returns count and digest.
-pub(crate) fn digest_to_end(r: &mut impl Read) -> std::io::Result<(u64, Vec<u8>)> {
-    let mut digest = Digest::new();
-    let mut buf = vec![0u8; 50_000];
-    loop {
-        let n = r.read(&mut buf)?;
-        if n == 0 {
-            return Ok(digest.finish());
         }
         digest.update(&buf[..n]);
     }
