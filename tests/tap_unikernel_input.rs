@@ -109,17 +109,17 @@ fn unikernel_server_on_tap_answers_bad_input_and_keeps_serving() {
         (
             b"GET /HTTP/1.0\r\n\r\n",
             "HTTP/1.1 400 Bad Request",
-            "bad request (400)",
+            "bad request (400); close_notify (both)",
         ),
         (
             oversized_head.as_bytes(),
             "HTTP/1.1 431 Request Header Fields Too Large",
-            "request head too large (431)",
+            "request head too large (431); close_notify (both)",
         ),
         (
             b"POST /up HTTP/1.1\r\nhost: 192.0.2.2\r\ncontent-length: 1000000000\r\n\r\n",
             "HTTP/1.1 413 Content Too Large",
-            "request body too large (413)",
+            "request body too large (413); close_notify (both)",
         ),
     ];
     for (request, status, reason) in cases {
@@ -149,7 +149,7 @@ fn unikernel_server_on_tap_answers_bad_input_and_keeps_serving() {
     let line = log_of(&mut server, port);
     assert_eq!(
         log_field(&line, "close"),
-        "header-read timeout (408)",
+        "header-read timeout (408); close_notify (both)",
         "{line}"
     );
 

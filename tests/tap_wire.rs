@@ -259,8 +259,8 @@ fn hostile_peers_on_every_slot_are_released_within_the_bound() {
     let name = ServerName::try_from(TAP_SERVER).unwrap();
     let tls = blocking::connect(client_config, name, sock, tls_options()).expect("handshake");
     let mut reader = std::io::BufReader::new(tls);
-    tlsflow::http::write_get(reader.get_mut(), TAP_SERVER, "/").unwrap();
-    let response = tlsflow::http::read_response(&mut reader).unwrap();
+    support::http::write_get(reader.get_mut(), TAP_SERVER, "/").unwrap();
+    let response = support::http::read_response(&mut reader).unwrap();
     assert_eq!(response.status, 200);
     let served = alerted.elapsed();
 

@@ -21,7 +21,7 @@ use tls_unikernel::{Error as NetError, Options as NetOptions, PollAt, TlsSocket}
 
 use super::get::{fetch, Url};
 use super::Error;
-use tlsflow::http;
+use tlsflow_unikernel::http;
 
 #[derive(Debug, Args)]
 pub(crate) struct DemoArgs {
