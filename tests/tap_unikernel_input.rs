@@ -123,6 +123,9 @@ fn unikernel_server_on_tap_answers_bad_input_and_keeps_serving() {
         ),
     ];
     for (request, status, reason) in cases {
+        // Like hyper on the Unix backend: a refused head is no request; a body refused
+        // after its head was read is one.
+        let requests = if status.contains("413") { "1" } else { "0" };
         let (mut tls, port) = own_client(&ns, &config);
         tls.write_all(request).unwrap();
         tls.flush().unwrap();
@@ -130,7 +133,7 @@ fn unikernel_server_on_tap_answers_bad_input_and_keeps_serving() {
         tls.shutdown().unwrap();
         let line = log_of(&mut server, port);
         assert_eq!(log_field(&line, "close"), reason, "{line}");
-        assert_eq!(log_field(&line, "requests"), "1", "{line}");
+        assert_eq!(log_field(&line, "requests"), requests, "{line}");
     }
 
     // A head dribbled a byte a second (the pace of the attack, not a synchronisation):

@@ -415,6 +415,7 @@ impl Connection {
     fn start_request(&mut self, request: &Request, config: &Config) {
         match request.method {
             Method::Upload if request.content_length > config.max_body => {
+                self.requests += 1;
                 self.reject(Status::ContentTooLarge, Cause::BodyTooLarge);
             }
             Method::Upload => {

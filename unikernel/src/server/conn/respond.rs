@@ -14,10 +14,11 @@ use crate::log::Cause;
 const RECORD_OVERHEAD: usize = 29;
 
 impl Connection {
-    /// Answers with an error status and closes after it.
+    /// Answers with an error status and closes after it. Like hyper on the Unix backend,
+    /// a refused head is not a request (`requests=` counts what reached a route, or a
+    /// body refused after its head was read).
     pub(super) fn reject(&mut self, status: Status, cause: Cause) {
         self.input.clear();
-        self.requests += 1;
         let body = match status {
             Status::BadRequest => "bad request\n",
             Status::RequestTimeout => "request timeout\n",
