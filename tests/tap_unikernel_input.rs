@@ -98,9 +98,19 @@ fn unikernel_server_on_tap_answers_bad_input_and_keeps_serving() {
     let mut server = start_server(
         &ns,
         "tap4",
-        &["--cert", &chain, "--key", &key, "--header-timeout", "2"],
+        &[
+            "--cert",
+            &chain,
+            "--key",
+            &key,
+            "--header-timeout",
+            "2",
+            "--max-header-bytes",
+            "16384",
+        ],
     );
 
+    // Over --max-header-bytes (16 KiB here; the default is 64 KiB).
     let oversized_head = format!(
         "GET / HTTP/1.1\r\nhost: {SERVER}\r\nx-filler: {}\r\n\r\n",
         "a".repeat(20_000)
