@@ -95,7 +95,8 @@ pub(super) struct Connection {
     client_cert: bool,
     read: u64,
     written: u64,
-    requests: u64,
+    /// Requests answered; `None` in echo mode (no `requests=` in the log line).
+    requests: Option<u64>,
     /// Received plaintext not yet used: a request head and what followed it.
     input: Vec<u8>,
     /// The record being sent: `out[out_at..]` is still to go.
@@ -128,7 +129,7 @@ impl Connection {
             client_cert: false,
             read: 0,
             written: 0,
-            requests: 0,
+            requests: (!config.echo).then_some(0),
             input: Vec::new(),
             out: Vec::new(),
             out_at: 0,
@@ -138,6 +139,13 @@ impl Connection {
         };
         conn.deadline = conn.compute_deadline(config);
         conn
+    }
+
+    /// One more request answered (HTTP mode).
+    fn count_request(&mut self) {
+        if let Some(n) = &mut self.requests {
+            *n += 1;
+        }
     }
 
     /// When the connection's current timeout fires.
@@ -173,7 +181,7 @@ impl Connection {
             info: self.info.as_ref(),
             read: self.read,
             written: self.written,
-            requests: Some(self.requests),
+            requests: self.requests,
             millis: (now - self.start).total_millis(),
             close,
         }
@@ -415,7 +423,7 @@ impl Connection {
     fn start_request(&mut self, request: &Request, config: &Config) {
         match request.method {
             Method::Upload if request.content_length > config.max_body => {
-                self.requests += 1;
+                self.count_request();
                 self.reject(Status::ContentTooLarge, Cause::BodyTooLarge);
             }
             Method::Upload => {
@@ -430,7 +438,7 @@ impl Connection {
                 };
             }
             Method::Get | Method::Other => {
-                self.requests += 1;
+                self.count_request();
                 self.start_response(request.route, request.keep_alive, config);
             }
         }
@@ -478,7 +486,7 @@ impl Connection {
         };
         let digest = http::digest_bytes((**digest).clone());
         let (len, keep_alive) = (*len, *keep_alive);
-        self.requests += 1;
+        self.count_request();
         self.start_response(Route::Digest(digest, len), keep_alive, config);
         Ok(true)
     }
