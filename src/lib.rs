@@ -5,13 +5,14 @@
 //! * [`core`] (`tls-core`): the engine, a state machine over rustls 0.23 with bytes in and
 //!   bytes out, no sockets, no clock, `no_std` + `alloc`;
 //! * [`unikernel`] (`tls-unikernel`): the engine on the smoltcp TCP stack, `no_std`;
-//! * [`unix`] (`tls-unix`): the engine on std sockets.
+//! * [`unix`] (`tls-unix`): the engine on std sockets;
+//! * [`server`]: HTTPS on the Unix backend (hyper), sharing its routes and log line with
+//!   the no_std application crate `tlsflow-unikernel`.
 //!
 //! The `tlsflow` binary (`tlsflow demo`) shows them at work.
 
 #![forbid(unsafe_code)]
 
-pub mod http;
 pub mod server;
 
 pub use tls_core as core;

@@ -23,7 +23,7 @@ fn records_for(server: &Running, n: usize) -> (Vec<usize>, usize) {
     assert_eq!(response.status, 200, "{}", response.head);
     assert_eq!(response.body.len(), n);
     let mut expected = vec![0u8; n];
-    tlsflow::http::fill_pattern(0, &mut expected);
+    tlsflow_unikernel::http::fill_pattern(0, &mut expected);
     assert!(response.body == expected, "body differs from the pattern");
     let records: Vec<usize> = tls.get_ref().seen()[before..]
         .iter()

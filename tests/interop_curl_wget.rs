@@ -10,7 +10,7 @@ use support::peer::require;
 use support::*;
 
 fn pattern_hex() -> String {
-    hex(&tlsflow::http::pattern_digest(BULK as u64))
+    hex(&tlsflow_unikernel::http::pattern_digest(BULK as u64))
 }
 
 /// `curl` with our CA, failing on HTTP errors, with `-v` (the TLS summary on stderr);

@@ -58,7 +58,7 @@ fn curl_http2() {
     assert_eq!(done.stdout.len(), BULK);
     assert_eq!(
         hex(&sha256(&done.stdout)),
-        hex(&tlsflow::http::pattern_digest(BULK as u64))
+        hex(&tlsflow_unikernel::http::pattern_digest(BULK as u64))
     );
     assert!(
         done.stderr.contains("ALPN: server accepted h2"),
@@ -175,7 +175,7 @@ fn sigint_during_an_8mib_download_finishes_it_with_close_notify() {
     assert_eq!(first.len() - head_end, BULK, "the whole body");
     assert_eq!(
         sha256(&first[head_end..]),
-        tlsflow::http::pattern_digest(BULK as u64)
+        tlsflow_unikernel::http::pattern_digest(BULK as u64)
     );
     tls.shutdown().unwrap();
     let log = server.next_connection();

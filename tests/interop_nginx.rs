@@ -128,7 +128,7 @@ fn get_big_file(protocols: &str, version_flag: &str, version: &str) {
     done.assert_success("tlsflow get");
     let expected = format!(
         "{}  {BULK}\n",
-        hex(&tlsflow::http::pattern_digest(BULK as u64))
+        hex(&tlsflow_unikernel::http::pattern_digest(BULK as u64))
     );
     assert_eq!(done.stdout_text(), expected, "stderr:\n{}", done.stderr);
     let stderr = &done.stderr;
@@ -174,7 +174,7 @@ fn get_default_alpn(http2: bool, alpn: &str, status_line: &str) {
     done.assert_success("tlsflow get");
     let expected = format!(
         "{}  {BULK}\n",
-        hex(&tlsflow::http::pattern_digest(BULK as u64))
+        hex(&tlsflow_unikernel::http::pattern_digest(BULK as u64))
     );
     assert_eq!(done.stdout_text(), expected, "stderr:\n{}", done.stderr);
     let stderr = &done.stderr;
@@ -236,7 +236,7 @@ fn put_big_file(version: &'static SupportedProtocolVersion) {
     tls.flush().unwrap();
 
     let mut reader = BufReader::new(tls);
-    let response = tlsflow::http::read_response(&mut reader).unwrap();
+    let response = support::http::read_response(&mut reader).unwrap();
     assert_eq!(response.status, 201, "PUT answer");
     let mut rest = Vec::new();
     // Ok(0) (end of the body and of the stream) only after nginx's close_notify.

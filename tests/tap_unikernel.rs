@@ -71,7 +71,7 @@ fn unikernel_server_on_tap_serves_curl_openssl_and_gnutls() {
     let dir = TempDir::new("tap-serve");
     let ns = Netns::with_tap("serve", "tap0", "192.0.2.1/24");
     let ca = dir.join("ca.pem");
-    let want = hex(&tlsflow::http::pattern_digest(BULK as u64));
+    let want = hex(&tlsflow_unikernel::http::pattern_digest(BULK as u64));
 
     let ca_arg = ca.to_str().expect("a UTF-8 temporary path");
     let mut server = ns.serve_unikernel("tap0", &["--name", SERVER, "--ca-out", ca_arg]);
@@ -143,7 +143,7 @@ fn unikernel_client_on_tap_fetches_from_openssl_s_server() {
     www.write("bulk.bin", support::pattern(BULK));
     let want = format!(
         "{}  {BULK}",
-        hex(&tlsflow::http::pattern_digest(BULK as u64))
+        hex(&tlsflow_unikernel::http::pattern_digest(BULK as u64))
     );
 
     for (flag, version) in [("--tls13", "TLSv1_3"), ("--tls12", "TLSv1_2")] {
@@ -241,8 +241,8 @@ fn own_client(ns: &Netns, config: &Arc<rustls::ClientConfig>) -> (TlsStream<TcpS
 /// Sends `GET /bytes/{len}` and reads the response head (200, content-length `len`).
 fn get_bytes(tls: TlsStream<TcpStream>, len: usize) -> BufReader<TlsStream<TcpStream>> {
     let mut reader = BufReader::new(tls);
-    tlsflow::http::write_get(reader.get_mut(), SERVER, &format!("/bytes/{len}")).unwrap();
-    let response = tlsflow::http::read_response(&mut reader).unwrap();
+    support::http::write_get(reader.get_mut(), SERVER, &format!("/bytes/{len}")).unwrap();
+    let response = support::http::read_response(&mut reader).unwrap();
     assert_eq!(response.status, 200);
     assert_eq!(response.content_length, Some(len as u64));
     reader
@@ -273,7 +273,7 @@ fn unikernel_server_on_tap_serves_many_connections_at_once() {
     let pki = Pki::new(KeyKind::EcdsaP256, &[SERVER]);
     let files = write_pki(&dir, &pki);
     let config = Arc::new(pki.client_config(&CertOptions::default()));
-    let want = hex(&tlsflow::http::pattern_digest(BULK as u64));
+    let want = hex(&tlsflow_unikernel::http::pattern_digest(BULK as u64));
     let cert = cert_args(&files);
     let mut server = ns.serve_unikernel("tap2", &cert.each_ref().map(String::as_str));
     let url = format!("https://{SERVER}:{PORT}/bytes/{BULK}");
@@ -379,9 +379,9 @@ fn unikernel_server_on_tap_serves_many_connections_at_once() {
 
     // Ctrl-C with a connection open: it is reset and logged, and the server exits.
     let (mut open, open_port) = own_client(&ns, &config);
-    tlsflow::http::write_get(&mut open, SERVER, "/").unwrap();
+    support::http::write_get(&mut open, SERVER, "/").unwrap();
     let mut page = BufReader::new(&mut open);
-    assert_eq!(tlsflow::http::read_response(&mut page).unwrap().status, 200);
+    assert_eq!(support::http::read_response(&mut page).unwrap().status, 200);
     drop(page);
     interrupt(&mut server);
     let output = server.output();
@@ -420,7 +420,7 @@ fn unikernel_stack_on_tap_reaches_off_subnet_peers_through_gateway() {
     .assert_success(sysctl);
     let pki = Pki::new(KeyKind::EcdsaP256, &[SERVER, FAR]);
     let files = write_pki(&dir, &pki);
-    let want = hex(&tlsflow::http::pattern_digest(BULK as u64));
+    let want = hex(&tlsflow_unikernel::http::pattern_digest(BULK as u64));
     let cert = cert_args(&files);
     let cert = cert.each_ref().map(String::as_str);
     let curl = |from: &str, path: &str, timeout: &str| {

@@ -98,9 +98,19 @@ fn unikernel_server_on_tap_answers_bad_input_and_keeps_serving() {
     let mut server = start_server(
         &ns,
         "tap4",
-        &["--cert", &chain, "--key", &key, "--header-timeout", "2"],
+        &[
+            "--cert",
+            &chain,
+            "--key",
+            &key,
+            "--header-timeout",
+            "2",
+            "--max-header-bytes",
+            "16384",
+        ],
     );
 
+    // Over --max-header-bytes (16 KiB here; the default is 64 KiB).
     let oversized_head = format!(
         "GET / HTTP/1.1\r\nhost: {SERVER}\r\nx-filler: {}\r\n\r\n",
         "a".repeat(20_000)
@@ -109,20 +119,23 @@ fn unikernel_server_on_tap_answers_bad_input_and_keeps_serving() {
         (
             b"GET /HTTP/1.0\r\n\r\n",
             "HTTP/1.1 400 Bad Request",
-            "bad request (400)",
+            "bad request (400); close_notify (both)",
         ),
         (
             oversized_head.as_bytes(),
             "HTTP/1.1 431 Request Header Fields Too Large",
-            "request head too large (431)",
+            "request head too large (431); close_notify (both)",
         ),
         (
             b"POST /up HTTP/1.1\r\nhost: 192.0.2.2\r\ncontent-length: 1000000000\r\n\r\n",
             "HTTP/1.1 413 Content Too Large",
-            "request body too large (413)",
+            "request body too large (413); close_notify (both)",
         ),
     ];
     for (request, status, reason) in cases {
+        // Like hyper on the Unix backend: a refused head is no request; a body refused
+        // after its head was read is one.
+        let requests = if status.contains("413") { "1" } else { "0" };
         let (mut tls, port) = own_client(&ns, &config);
         tls.write_all(request).unwrap();
         tls.flush().unwrap();
@@ -130,7 +143,7 @@ fn unikernel_server_on_tap_answers_bad_input_and_keeps_serving() {
         tls.shutdown().unwrap();
         let line = log_of(&mut server, port);
         assert_eq!(log_field(&line, "close"), reason, "{line}");
-        assert_eq!(log_field(&line, "requests"), "1", "{line}");
+        assert_eq!(log_field(&line, "requests"), requests, "{line}");
     }
 
     // A head dribbled a byte a second (the pace of the attack, not a synchronisation):
@@ -149,7 +162,7 @@ fn unikernel_server_on_tap_answers_bad_input_and_keeps_serving() {
     let line = log_of(&mut server, port);
     assert_eq!(
         log_field(&line, "close"),
-        "header-read timeout (408)",
+        "header-read timeout (408); close_notify (both)",
         "{line}"
     );
 

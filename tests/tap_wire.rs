@@ -4,6 +4,9 @@
 //! * A corrupted record, passed on by a small TCP proxy in the namespace that flips a
 //!   byte of the client's Finished: the server's `bad_record_mac` alert is the last
 //!   record the proxy relays back, and a FIN follows it (no RST).
+//! * The same for the client's first application-data record (TLS 1.2 and 1.3): the
+//!   server fails it with an encrypted `bad_record_mac` alert, the last record relayed
+//!   back, then a FIN (the application server lingers for the alert after the handshake).
 //! * Every slot of `--max-concurrent 2` taken by hostile peers (one announces a 16 MiB
 //!   ClientHello and then neither sends nor closes; one connects and sends nothing): the
 //!   first gets a `decode_error` alert and a FIN at once, its slot is free again within
@@ -230,6 +233,66 @@ fn corrupted_record_gets_the_alert_on_the_wire_before_the_fin() {
     drop(ns);
 }
 
+/// The server's alert for a corrupted application-data record, as it appears on the
+/// wire: encrypted with the traffic keys. TLS 1.3: application data of 2 bytes, the inner
+/// content type and a 16-byte tag; TLS 1.2: an alert record of 2 bytes and a 16-byte tag,
+/// after an 8-byte explicit nonce with AES-GCM.
+fn is_app_alert(record: (u8, usize), tls13: bool) -> bool {
+    if tls13 {
+        record == (23, 2 + 1 + 16)
+    } else {
+        record == (21, 8 + 2 + 16) || record == (21, 2 + 16)
+    }
+}
+
+#[test]
+fn corrupted_application_data_gets_the_alert_on_the_wire_before_the_fin() {
+    let ns = Netns::with_tap("wire-appdata", "tap0", "192.0.2.1/24");
+    let dir = TempDir::new("tap-wire-appdata");
+    // The client's first application-data record: TLS 1.3 after ClientHello,
+    // ChangeCipherSpec and Finished; TLS 1.2 after ClientHello, ClientKeyExchange,
+    // ChangeCipherSpec and Finished. The server lingers after the handshake now, so the
+    // alert for a record it cannot open must reach the client, then a FIN.
+    for (versions, request, tls13) in [(certs::TLS13, 3, true), (certs::TLS12, 4, false)] {
+        let (mut server, client_config) = server_and_client(&ns, &dir, &[], versions);
+        let proxy = Proxy::start(&ns, request);
+        let sock = ns.connect(proxy.addr);
+        let name = ServerName::try_from(TAP_SERVER).unwrap();
+        let mut tls = blocking::connect(client_config, name, sock, tls_options())
+            .expect("the handshake is not corrupted");
+        support::http::write_get(&mut tls, TAP_SERVER, "/").unwrap();
+        let mut got = Vec::new();
+        let err = tls
+            .read_to_end(&mut got)
+            .expect_err("the corrupted request fails the connection");
+        let text = format!("{err:?}");
+        assert!(text.contains("BadRecordMac"), "the client saw {text}");
+        assert!(
+            got.is_empty(),
+            "no response to a corrupted request: {got:?}"
+        );
+        drop(tls);
+        let [c2s, s2c] = proxy.finish();
+        assert_eq!(
+            c2s.records.get(request).map(|r| r.0),
+            Some(23),
+            "c2s {c2s:?}"
+        );
+        let last = *s2c.records.last().expect("server records");
+        assert!(
+            is_app_alert(last, tls13),
+            "the last server record is {last:?}, not an alert: {s2c:?}"
+        );
+        assert_eq!(s2c.end, Some(End::Fin), "the server's stream ended {s2c:?}");
+        let line = server.wait_for(|l| l.starts_with("192.0.2.1:"), LIMIT);
+        let close = support::log_field(&line, "close");
+        assert!(close.starts_with("error: "), "{line}");
+        assert_eq!(support::log_field(&line, "requests"), "0", "{line}");
+        drop(server);
+    }
+    drop(ns);
+}
+
 /// A ClientHello record announcing a 16 MiB message.
 const HUGE_HELLO: &[u8] = &[0x16, 0x03, 0x01, 0x00, 0x04, 0x01, 0xff, 0xff, 0xff];
 /// The plaintext `decode_error` alert the server answers it with.
@@ -259,8 +322,8 @@ fn hostile_peers_on_every_slot_are_released_within_the_bound() {
     let name = ServerName::try_from(TAP_SERVER).unwrap();
     let tls = blocking::connect(client_config, name, sock, tls_options()).expect("handshake");
     let mut reader = std::io::BufReader::new(tls);
-    tlsflow::http::write_get(reader.get_mut(), TAP_SERVER, "/").unwrap();
-    let response = tlsflow::http::read_response(&mut reader).unwrap();
+    support::http::write_get(reader.get_mut(), TAP_SERVER, "/").unwrap();
+    let response = support::http::read_response(&mut reader).unwrap();
     assert_eq!(response.status, 200);
     let served = alerted.elapsed();
 

@@ -1,9 +1,12 @@
 //! Pieces the commands share: https URLs, what one fetch returned, the handshake
-//! description of `get -v`, and copying a body to its sink (digest and progress bar).
+//! description of `get -v`, copying a body to its sink (digest and progress bar), and the
+//! HTTP limit flags both `serve` backends take.
 
 use std::io::{self, IsTerminal, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
 
+use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ring::digest;
 
@@ -243,7 +246,36 @@ fn progress_bar(total: Option<u64>, target: ProgressDrawTarget) -> ProgressBar {
         ),
     };
     bar.set_style(ProgressStyle::with_template(template).expect("a valid template"));
+    // Redraws are rate-limited; without a tick, a body that stalls would leave the bar at
+    // the last drawn position rather than at what has arrived.
+    bar.enable_steady_tick(Duration::from_millis(250));
     bar
+}
+
+/// HTTP limits, the same flags on both backends.
+#[derive(Debug, Args, Clone, Copy)]
+pub(crate) struct HttpLimits {
+    /// Seconds a request head may take to arrive (the clock starts when the server begins
+    /// waiting for a head, so this is also how long an idle HTTP/1.1 keep-alive connection
+    /// is kept on the Unix backend; the unikernel backend answers 408 when it runs out).
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = seconds)]
+    pub(crate) header_timeout: Duration,
+    /// Seconds a connection may go without traffic while the server waits to read (HTTP/2,
+    /// echo, a kept-alive connection on the unikernel backend), and a write may wait for
+    /// the peer.
+    #[arg(long, value_name = "SECS", default_value = "60", value_parser = seconds)]
+    pub(crate) idle_timeout: Duration,
+    /// Largest request body in bytes (POST/PUT); larger gets 413.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub(crate) max_body: u64,
+    /// Largest request head in bytes (HTTP/1.1, at least 8192); larger gets 431.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024)]
+    pub(crate) max_header_bytes: usize,
+}
+
+fn seconds(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s.parse().map_err(|e| format!("{s:?}: {e}"))?;
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
 }
 
 #[cfg(test)]

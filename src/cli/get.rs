@@ -17,7 +17,7 @@ use super::unikernel::{Backend, Client, TapArgs};
 use super::Error;
 
 // Where the unikernel client and the demo find them.
-pub(crate) use super::common::{parse_url, Fetched, Url};
+use super::common::{parse_url, Fetched, Url};
 
 #[derive(Debug, Args)]
 pub(crate) struct GetArgs {

@@ -4,11 +4,11 @@
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
-use std::time::Duration;
 
 use clap::Args;
 use tlsflow::server::{Options, Server};
 
+use super::common::HttpLimits;
 use super::tls::{server_config, ServerTlsArgs};
 use super::unikernel::{self, Backend, TapArgs};
 use super::Error;
@@ -50,32 +50,6 @@ struct UnixArgs {
     /// backlog.
     #[arg(long, value_name = "N", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
     max_connections_open: u32,
-}
-
-/// HTTP limits, the same flags on both backends.
-#[derive(Debug, Args, Clone, Copy)]
-pub(crate) struct HttpLimits {
-    /// Seconds a request head may take to arrive (the clock starts when the server begins
-    /// waiting for a head, so this is also how long an idle HTTP/1.1 keep-alive connection
-    /// is kept on the Unix backend; the unikernel backend answers 408 when it runs out).
-    #[arg(long, value_name = "SECS", default_value = "10", value_parser = seconds)]
-    pub(crate) header_timeout: Duration,
-    /// Seconds a connection may go without traffic while the server waits to read (HTTP/2,
-    /// echo, a kept-alive connection on the unikernel backend), and a write may wait for
-    /// the peer.
-    #[arg(long, value_name = "SECS", default_value = "60", value_parser = seconds)]
-    pub(crate) idle_timeout: Duration,
-    /// Largest request body in bytes (POST/PUT); larger gets 413.
-    #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024 * 1024)]
-    pub(crate) max_body: u64,
-    /// Largest request head in bytes (HTTP/1.1, at least 8192); larger gets 431.
-    #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024)]
-    pub(crate) max_header_bytes: usize,
-}
-
-fn seconds(s: &str) -> Result<Duration, String> {
-    let secs: f64 = s.parse().map_err(|e| format!("{s:?}: {e}"))?;
-    Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
 }
 
 pub(crate) fn run(args: &ServeArgs) -> Result<(), Error> {

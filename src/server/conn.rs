@@ -11,11 +11,12 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::Watcher;
 use tls_unix::tokio::TlsAcceptor;
+use tlsflow_unikernel::http::index_page;
+use tlsflow_unikernel::log::{handshake_failed, Cause, CloseReason, ConnectionLog, TlsEnd};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use super::log::{index_page, log_line, Cause, CloseReason, TlsEnd};
 use super::service::{self, App, ConnState};
 use super::stream::{is_idle_timeout, Conn, Idle, IdleTimeout, Lent};
 use super::Options;
@@ -44,10 +45,7 @@ pub(crate) async fn serve(
     let mut tls = match handshake {
         Ok(tls) => tls,
         Err(e) => {
-            return format!(
-                "{peer} handshake failed: {e} ({} ms)",
-                start.elapsed().as_millis()
-            )
+            return handshake_failed(&peer, &e, millis(start));
         }
     };
     let info = tls.handshake_info().cloned();
@@ -79,19 +77,21 @@ pub(crate) async fn serve(
         (cause, Some(state.requests.load(Ordering::SeqCst)))
     };
     let tls_end = finish(&mut conn).await;
-    let close = CloseReason {
-        cause,
-        tls: tls_end,
-    };
-    log_line(
-        &peer,
-        info.as_ref(),
-        conn.read,
-        conn.written,
-        start.elapsed().as_millis(),
+    ConnectionLog {
+        peer: &peer,
+        info: info.as_ref(),
+        read: conn.read,
+        written: conn.written,
         requests,
-        &close,
-    )
+        millis: millis(start),
+        close: &CloseReason::new(cause, tls_end),
+    }
+    .to_string()
+}
+
+/// Milliseconds since `start`, for the log line.
+fn millis(start: Instant) -> u64 {
+    u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Runs hyper on the connection until it ends, under the server's graceful-shutdown
@@ -170,7 +170,7 @@ fn classify(e: &(dyn std::error::Error + 'static), truncated: bool) -> Option<Ca
                 return Some(Cause::HeaderTimeout);
             }
             if h.is_parse_too_large() {
-                return Some(Cause::HeadersTooLarge);
+                return Some(Cause::HeadTooLarge);
             }
             if h.is_parse() {
                 return Some(Cause::BadRequest);

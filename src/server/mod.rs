@@ -2,7 +2,7 @@
 //! ALPN) and tls-unix's tokio flavour. `tlsflow serve` is a thin command line over it.
 //!
 //! * Endpoints: `/` (what the connection negotiated), `/bytes/N` (N bytes of the
-//!   deterministic stream of [`crate::http::fill_pattern`], generated as it is sent),
+//!   deterministic stream of [`tlsflow_unikernel::http::fill_pattern`], generated as it is sent),
 //!   `POST`/`PUT` of any path (the body's SHA-256 and length); with [`Options::echo`] raw
 //!   echo instead of HTTP.
 //! * Records: the TLS stream gathers writes into full records (coalescing mode) and sends
@@ -11,7 +11,8 @@
 //! * Limits: a header-read timeout, an idle timeout, a bound on open connections (more
 //!   wait in the listen backlog), a request-body limit (`413`); hyper answers `400` to a
 //!   malformed head and `431` to an oversized one. Every connection ends with close_notify
-//!   where TLS allows one, and logs one line (see [`log_line`]).
+//!   where TLS allows one, and logs one line (the
+//!   [`tlsflow_unikernel::log`] line the smoltcp server prints too).
 //! * Shutdown: [`Handle::shutdown`] stops accepting and shuts each connection down
 //!   gracefully (hyper's graceful shutdown: the response in flight finishes), then
 //!   close_notify goes out; [`Server::join`] returns when every connection has ended.
@@ -29,7 +30,6 @@
 //! ```
 
 mod conn;
-mod log;
 mod service;
 mod stream;
 
@@ -45,8 +45,6 @@ use rustls::ServerConfig;
 use tls_unix::tokio::TlsAcceptor;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
-
-pub use log::{index_page, log_line, Cause, CloseReason, TlsEnd, TRUNCATED};
 
 /// How the server behaves; [`Default`] gives the `tlsflow serve` defaults.
 #[derive(Clone, Debug)]

@@ -13,7 +13,7 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::header::{HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 
-use crate::http::{fill_pattern, hex, route, Route};
+use tlsflow_unikernel::http::{digest_body, digest_bytes, fill_pattern, route, Route};
 
 /// Plaintext generated per `/bytes/N` body frame: a multiple of the record size, so the
 /// stream fills whole records.
@@ -212,6 +212,5 @@ async fn digest(app: &App, request: Request<Incoming>) -> Response<ResponseBody>
             ctx.update(data);
         }
     }
-    let digest = ctx.finish();
-    text(StatusCode::OK, format!("{}  {len}\n", hex(digest.as_ref())))
+    text(StatusCode::OK, digest_body(&digest_bytes(ctx), len))
 }

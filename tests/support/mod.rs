@@ -1,9 +1,11 @@
 //! Support shared by the interop tests: peer processes ([`peer`]), private network
-//! namespaces ([`netns`]), the `tlsflow` binary as a server, temporary directories, test
-//! data with digests, certificates on disk and free ports.
+//! namespaces ([`netns`]), a blocking HTTP/1.1 client ([`http`]), the `tlsflow` binary as
+//! a server, temporary directories, test data with digests, certificates on disk and free
+//! ports.
 
 #![allow(dead_code, reason = "each test binary uses a different part")]
 
+pub(crate) mod http;
 pub(crate) mod netns;
 pub(crate) mod peer;
 
@@ -36,7 +38,7 @@ pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
 
 /// Lowercase hex.
 pub(crate) fn hex(bytes: &[u8]) -> String {
-    tlsflow::http::hex(bytes)
+    tlsflow_unikernel::http::Hex(bytes).to_string()
 }
 
 /// `len` bytes of deterministic text: lines of 63 lowercase hex digits and a newline (the
@@ -46,7 +48,7 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 pub(crate) fn hex_lines(len: usize, seed: u64) -> Vec<u8> {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut raw = vec![0u8; len];
-    tlsflow::http::fill_pattern(seed.wrapping_mul(0x1000_0000_01b3), &mut raw);
+    tlsflow_unikernel::http::fill_pattern(seed.wrapping_mul(0x1000_0000_01b3), &mut raw);
     raw.iter()
         .enumerate()
         .map(|(i, b)| {
@@ -62,7 +64,7 @@ pub(crate) fn hex_lines(len: usize, seed: u64) -> Vec<u8> {
 /// `len` bytes of the deterministic stream `tlsflow serve` answers at `/bytes/N`.
 pub(crate) fn pattern(len: usize) -> Vec<u8> {
     let mut data = vec![0u8; len];
-    tlsflow::http::fill_pattern(0, &mut data);
+    tlsflow_unikernel::http::fill_pattern(0, &mut data);
     data
 }
 

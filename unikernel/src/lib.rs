@@ -62,7 +62,7 @@ mod tests;
 
 pub use client::{Fetch, FetchError, FetchEvent, Fetched};
 pub use config::Config;
-pub use log::CloseReason;
+pub use log::{Cause, CloseReason, TlsEnd};
 pub use platform::{Platform, WallClock};
 pub use server::{Poll, Server};
 

@@ -12,10 +12,10 @@ use clap::Args;
 use smoltcp::time::Duration as SDuration;
 use tlsflow_unikernel::{run_server, Config, Server};
 
-use super::super::serve::HttpLimits;
-use super::super::tls::{server_config_for, ServerTlsArgs};
 use super::tap::Net;
 use super::TapArgs;
+use crate::cli::common::HttpLimits;
+use crate::cli::tls::{server_config_for, ServerTlsArgs};
 use crate::cli::Error;
 
 /// How many connections the unikernel server holds, and its timeouts (`serve --backend

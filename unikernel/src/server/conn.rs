@@ -13,7 +13,7 @@ use tls_unikernel::TlsSocket;
 use super::RECORD;
 use crate::config::Config;
 use crate::http::{self, Method, Request, Route, Status};
-use crate::log::{self, CloseReason, ConnectionLog};
+use crate::log::{self, Cause, CloseReason, ConnectionLog, TlsEnd};
 
 /// Where a connection is.
 enum Phase {
@@ -29,17 +29,19 @@ enum Phase {
         keep_alive: bool,
     },
     /// Sending the response: `out`, then bytes `at..body` of the `/bytes/N` pattern;
-    /// afterwards the next request, or close_notify (with `end` as the reason).
+    /// afterwards the next request, or close_notify (with `end` as the cause).
     Respond {
         at: u64,
         body: u64,
         keep_alive: bool,
-        end: Option<CloseReason>,
+        end: Option<Cause>,
     },
-    /// close_notify sent; reading (and discarding) until the peer's.
+    /// close_notify sent; reading (and discarding) until the peer's. `truncated`: the
+    /// peer's stream had already ended without its close_notify.
     Closing {
         peer_first: bool,
-        reason: Option<CloseReason>,
+        cause: Option<Cause>,
+        truncated: bool,
     },
     /// The TLS part is over; waiting for the TCP close. Holds the log line.
     Lingering(String),
@@ -51,30 +53,31 @@ enum Phase {
 
 /// Why a step stops serving the connection.
 enum End {
-    /// Close with close_notify, naming the close by the exchange (`None`) or this.
-    Close(Option<CloseReason>),
-    /// Reset, with this reason.
-    Fail(CloseReason),
+    /// Close with close_notify, caused by the peer (`None`) or by this.
+    Close(Option<Cause>),
+    /// The peer's stream ended without close_notify: close with ours, logged as truncation.
+    Truncated,
+    /// Fail (alert where one fits, or reset), with this cause.
+    Fail(Cause),
 }
 
 impl From<tls_unikernel::Error> for End {
     fn from(e: tls_unikernel::Error) -> Self {
         match e {
             tls_unikernel::Error::Finished => End::Close(None),
-            tls_unikernel::Error::Truncated => End::Close(Some(CloseReason::Truncated)),
-            e => End::Fail(reason_of(e)),
+            tls_unikernel::Error::Truncated => End::Truncated,
+            e => End::Fail(cause_of(e)),
         }
     }
 }
 
-/// The close reason of a socket error.
-pub(crate) fn reason_of(e: tls_unikernel::Error) -> CloseReason {
+/// The cause of a socket error (not `Finished` or `Truncated`: those are TLS ends).
+fn cause_of(e: tls_unikernel::Error) -> Cause {
     match e {
-        tls_unikernel::Error::Truncated => CloseReason::Truncated,
-        tls_unikernel::Error::Reset => CloseReason::Reset,
-        tls_unikernel::Error::HandshakeTimeout => CloseReason::TimedOut,
-        tls_unikernel::Error::Tls(e) => CloseReason::Tls(e),
-        _ => CloseReason::InvalidState,
+        tls_unikernel::Error::Reset => Cause::Reset,
+        tls_unikernel::Error::HandshakeTimeout => Cause::TimedOut,
+        tls_unikernel::Error::Tls(e) => Cause::Tls(e),
+        _ => Cause::InvalidState,
     }
 }
 
@@ -92,7 +95,8 @@ pub(super) struct Connection {
     client_cert: bool,
     read: u64,
     written: u64,
-    requests: u64,
+    /// Requests answered; `None` in echo mode (no `requests=` in the log line).
+    requests: Option<u64>,
     /// Received plaintext not yet used: a request head and what followed it.
     input: Vec<u8>,
     /// The record being sent: `out[out_at..]` is still to go.
@@ -125,7 +129,7 @@ impl Connection {
             client_cert: false,
             read: 0,
             written: 0,
-            requests: 0,
+            requests: (!config.echo).then_some(0),
             input: Vec::new(),
             out: Vec::new(),
             out_at: 0,
@@ -135,6 +139,13 @@ impl Connection {
         };
         conn.deadline = conn.compute_deadline(config);
         conn
+    }
+
+    /// One more request answered (HTTP mode).
+    fn count_request(&mut self) {
+        if let Some(n) = &mut self.requests {
+            *n += 1;
+        }
     }
 
     /// When the connection's current timeout fires.
@@ -199,7 +210,7 @@ impl Connection {
         let line = match &self.phase {
             Phase::Done(_) | Phase::Aborted(_) => return,
             Phase::Lingering(line) => line.clone(),
-            _ => self.line(now, &CloseReason::Stopped),
+            _ => self.line(now, &CloseReason::failed(Cause::Stopped)),
         };
         self.abort(sockets, line);
     }
@@ -255,12 +266,16 @@ impl Connection {
                     }
                 }
                 Ok(false) => return moved,
-                Err(End::Close(reason)) => {
-                    self.begin_close(now, sockets, reason);
+                Err(End::Close(cause)) => {
+                    self.begin_close(now, sockets, cause, false);
                     moved = true;
                 }
-                Err(End::Fail(reason)) => {
-                    let line = self.line(now, &reason);
+                Err(End::Truncated) => {
+                    self.begin_close(now, sockets, None, true);
+                    moved = true;
+                }
+                Err(End::Fail(cause)) => {
+                    let line = self.line(now, &CloseReason::failed(cause));
                     if self.tls.error().is_some() {
                         // A TLS failure: the socket sends its alert (after anything queued
                         // ahead of it), then FIN, and resets only if the peer does not take
@@ -288,12 +303,19 @@ impl Connection {
         match &self.phase {
             Phase::Request if self.head_started.is_some() && !config.echo => {
                 self.head_started = None;
-                self.reject(Status::RequestTimeout, CloseReason::HeaderTimeout);
+                self.reject(Status::RequestTimeout, Cause::RequestTimeout);
                 self.since = now;
             }
-            Phase::Request => self.begin_close(now, sockets, Some(CloseReason::IdleTimeout)),
-            Phase::Closing { reason, .. } => {
-                let line = self.line(now, reason.as_ref().unwrap_or(&CloseReason::TimedOut));
+            Phase::Request => self.begin_close(now, sockets, Some(Cause::IdleTimeout), false),
+            Phase::Closing {
+                cause, truncated, ..
+            } => {
+                let tls = if *truncated {
+                    TlsEnd::Truncated
+                } else {
+                    TlsEnd::Sent
+                };
+                let line = self.line(now, &CloseReason::new(cause.clone(), tls));
                 self.abort(sockets, line);
             }
             Phase::Lingering(line) => {
@@ -302,7 +324,7 @@ impl Connection {
             }
             Phase::Aborted(_) | Phase::Done(_) => return false,
             _ => {
-                let line = self.line(now, &CloseReason::TimedOut);
+                let line = self.line(now, &CloseReason::failed(Cause::TimedOut));
                 self.abort(sockets, line);
             }
         }
@@ -376,9 +398,9 @@ impl Connection {
                 Ok(None) => {}
                 Err(e) => {
                     let reason = match e {
-                        http::RequestError::Malformed => CloseReason::BadRequest,
-                        http::RequestError::TooLarge => CloseReason::HeadTooLarge,
-                        http::RequestError::TransferCoding => CloseReason::NotImplemented,
+                        http::RequestError::Malformed => Cause::BadRequest,
+                        http::RequestError::TooLarge => Cause::HeadTooLarge,
+                        http::RequestError::TransferCoding => Cause::NotImplemented,
                     };
                     self.reject(e.status(), reason);
                     return Ok(true);
@@ -393,9 +415,7 @@ impl Connection {
             }
             // The client's close_notify between requests is the clean end; inside a
             // head it cuts the request off.
-            Err(tls_unikernel::Error::Finished) if !self.input.is_empty() => {
-                Err(End::Close(Some(CloseReason::Truncated)))
-            }
+            Err(tls_unikernel::Error::Finished) if !self.input.is_empty() => Err(End::Truncated),
             Err(e) => Err(e.into()),
         }
     }
@@ -403,7 +423,8 @@ impl Connection {
     fn start_request(&mut self, request: &Request, config: &Config) {
         match request.method {
             Method::Upload if request.content_length > config.max_body => {
-                self.reject(Status::ContentTooLarge, CloseReason::BodyTooLarge);
+                self.count_request();
+                self.reject(Status::ContentTooLarge, Cause::BodyTooLarge);
             }
             Method::Upload => {
                 if request.expect_continue {
@@ -417,7 +438,7 @@ impl Connection {
                 };
             }
             Method::Get | Method::Other => {
-                self.requests += 1;
+                self.count_request();
                 self.start_response(request.route, request.keep_alive, config);
             }
         }
@@ -444,9 +465,7 @@ impl Connection {
             let n = match self.recv(sockets, &mut scratch[..want]) {
                 Ok(n) => n,
                 // The stream ended inside the body.
-                Err(tls_unikernel::Error::Finished) => {
-                    return Err(End::Close(Some(CloseReason::Truncated)))
-                }
+                Err(tls_unikernel::Error::Finished) => return Err(End::Truncated),
                 Err(e) => return Err(e.into()),
             };
             let Phase::Body { digest, left, .. } = &mut self.phase else {
@@ -467,7 +486,7 @@ impl Connection {
         };
         let digest = http::digest_bytes((**digest).clone());
         let (len, keep_alive) = (*len, *keep_alive);
-        self.requests += 1;
+        self.count_request();
         self.start_response(Route::Digest(digest, len), keep_alive, config);
         Ok(true)
     }
@@ -477,29 +496,50 @@ impl Connection {
         &mut self,
         now: Instant,
         sockets: &mut SocketSet<'_>,
-        reason: Option<CloseReason>,
+        cause: Option<Cause>,
+        truncated: bool,
     ) {
         let peer_first = self.tls.session().is_some_and(|s| s.peer_has_closed());
         self.tls.close(sockets);
-        self.phase = Phase::Closing { peer_first, reason };
+        self.phase = Phase::Closing {
+            peer_first,
+            cause,
+            truncated,
+        };
         self.since = now;
     }
 
     fn closing(&mut self, now: Instant, sockets: &mut SocketSet<'_>, scratch: &mut [u8]) -> Step {
-        let Phase::Closing { peer_first, reason } = &mut self.phase else {
+        let Phase::Closing {
+            peer_first,
+            cause,
+            truncated,
+        } = &mut self.phase
+        else {
             unreachable!("in the closing phase")
         };
-        let (peer_first, reason) = (*peer_first, reason.take());
-        let close = match self.tls.recv_slice(sockets, scratch) {
+        let (peer_first, mut cause, truncated) = (*peer_first, cause.take(), *truncated);
+        let tls = match self.tls.recv_slice(sockets, scratch) {
             Ok(n) => {
-                self.phase = Phase::Closing { peer_first, reason };
+                self.phase = Phase::Closing {
+                    peer_first,
+                    cause,
+                    truncated,
+                };
                 return Ok(n > 0);
             }
-            Err(tls_unikernel::Error::Finished) if peer_first => CloseReason::PeerCloseNotify,
-            Err(tls_unikernel::Error::Finished) => CloseReason::CloseNotify,
-            Err(e) => reason_of(e),
+            _ if truncated => TlsEnd::Truncated,
+            Err(tls_unikernel::Error::Finished) if peer_first => TlsEnd::PeerFirst,
+            Err(tls_unikernel::Error::Finished) => TlsEnd::Both,
+            Err(tls_unikernel::Error::Truncated) => TlsEnd::Truncated,
+            // Our close_notify was queued, but the error (a reset, say) ended the
+            // connection: it is what the line names.
+            Err(e) => {
+                cause = Some(cause_of(e));
+                TlsEnd::Failed
+            }
         };
-        let line = self.line(now, reason.as_ref().unwrap_or(&close));
+        let line = self.line(now, &CloseReason::new(cause, tls));
         self.phase = Phase::Lingering(line);
         self.since = now;
         Ok(true)

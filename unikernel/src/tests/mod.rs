@@ -3,4 +3,5 @@
 mod harness;
 mod hostile;
 mod http;
+mod log;
 mod server;

@@ -84,16 +84,21 @@ fn malformed_request_line_gets_400_then_close_notify() {
         Config::default(),
         b"GET /HTTP/1.0\r\n\r\n",
         400,
-        "bad request (400)",
+        "bad request (400); close_notify (both)",
     );
     refused(
         Config::default(),
         b"GET / HTTP/1.1\r\nbad header\r\n\r\n",
         400,
-        "bad request (400)",
+        "bad request (400); close_notify (both)",
     );
     let twice = b"POST / HTTP/1.1\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\n";
-    refused(Config::default(), twice, 400, "bad request (400)");
+    refused(
+        Config::default(),
+        twice,
+        400,
+        "bad request (400); close_notify (both)",
+    );
 }
 
 #[test]
@@ -108,7 +113,7 @@ fn oversized_head_gets_431() {
         Config::default(),
         &head,
         431,
-        "request head too large (431)",
+        "request head too large (431); close_notify (both)",
     );
     // More header lines than the parser holds, in a small head.
     let mut many = get("/");
@@ -121,7 +126,7 @@ fn oversized_head_gets_431() {
         Config::default(),
         &many,
         431,
-        "request head too large (431)",
+        "request head too large (431); close_notify (both)",
     );
 }
 
@@ -132,7 +137,12 @@ fn oversized_body_gets_413() {
         ..Config::default()
     };
     let post = b"POST /up HTTP/1.1\r\nhost: x\r\ncontent-length: 1001\r\n\r\n";
-    refused(config, post, 413, "request body too large (413)");
+    refused(
+        config,
+        post,
+        413,
+        "request body too large (413); close_notify (both)",
+    );
 }
 
 #[test]
@@ -166,7 +176,11 @@ fn dribbled_head_times_out_with_408_and_close_notify() {
         .starts_with(b"HTTP/1.1 408 Request Timeout\r\n"));
     client.close();
     let line = world.wait_log(Some(&mut client));
-    assert_eq!(field(&line, "close"), "header-read timeout (408)", "{line}");
+    assert_eq!(
+        field(&line, "close"),
+        "header-read timeout (408); close_notify (both)",
+        "{line}"
+    );
     assert_eq!(world.server.open_connections(), 0);
 }
 
@@ -188,7 +202,11 @@ fn idle_connection_is_closed_after_the_idle_timeout() {
     );
     client.close();
     let line = world.wait_log(Some(&mut client));
-    assert_eq!(field(&line, "close"), "idle timeout", "{line}");
+    assert_eq!(
+        field(&line, "close"),
+        "idle timeout; close_notify (both)",
+        "{line}"
+    );
     assert_eq!(field(&line, "requests"), "1", "{line}");
 }
 

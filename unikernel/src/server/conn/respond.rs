@@ -8,16 +8,17 @@ use smoltcp::socket::tcp;
 use super::{Connection, End, Phase, Step, RECORD};
 use crate::config::Config;
 use crate::http::{self, Route, Status};
-use crate::log::CloseReason;
+use crate::log::Cause;
 
 /// Bytes a TLS record adds to its plaintext at most (TLS 1.2 GCM; TLS 1.3 adds 22).
 const RECORD_OVERHEAD: usize = 29;
 
 impl Connection {
-    /// Answers with an error status and closes after it.
-    pub(super) fn reject(&mut self, status: Status, reason: CloseReason) {
+    /// Answers with an error status and closes after it. Like hyper on the Unix backend,
+    /// a refused head is not a request (`requests=` counts what reached a route, or a
+    /// body refused after its head was read).
+    pub(super) fn reject(&mut self, status: Status, cause: Cause) {
         self.input.clear();
-        self.requests += 1;
         let body = match status {
             Status::BadRequest => "bad request\n",
             Status::RequestTimeout => "request timeout\n",
@@ -30,7 +31,7 @@ impl Connection {
             at: 0,
             body: 0,
             keep_alive: false,
-            end: Some(reason),
+            end: Some(cause),
         };
     }
 
@@ -139,8 +140,8 @@ impl Connection {
         else {
             unreachable!("in the respond phase")
         };
-        if let Some(reason) = end.take() {
-            return Err(End::Close(Some(reason)));
+        if let Some(cause) = end.take() {
+            return Err(End::Close(Some(cause)));
         }
         if *keep_alive {
             self.phase = Phase::Request;
