@@ -319,8 +319,8 @@ fn connect(port: u16, config: &Arc<rustls::ClientConfig>) -> TlsStream<TcpStream
 /// `GET path` on a fresh connection; returns the status and the body.
 fn get(port: u16, config: &Arc<rustls::ClientConfig>, path: &str) -> (u16, Vec<u8>) {
     let mut reader = BufReader::new(connect(port, config));
-    tlsflow::http::write_get(reader.get_mut(), "localhost", path).unwrap();
-    let response = tlsflow::http::read_response(&mut reader).unwrap();
+    support::http::write_get(reader.get_mut(), "localhost", path).unwrap();
+    let response = support::http::read_response(&mut reader).unwrap();
     let mut body = Vec::new();
     reader
         .read_to_end(&mut body)
@@ -392,7 +392,7 @@ fn booted_guest_stays_flat_over_1000_connections_and_survives_bad_input() {
     // Malformed HTTP: 400, then close_notify.
     let mut tls = BufReader::new(connect(port, &config));
     tls.get_mut().write_all(b"NOT HTTP AT ALL\r\n\r\n").unwrap();
-    let response = tlsflow::http::read_response(&mut tls).unwrap();
+    let response = support::http::read_response(&mut tls).unwrap();
     assert_eq!(response.status, 400);
     let mut rest = Vec::new();
     tls.read_to_end(&mut rest)
@@ -401,9 +401,9 @@ fn booted_guest_stays_flat_over_1000_connections_and_survives_bad_input() {
 
     // Reset mid-transfer: closing with unread bytes in the receive queue sends RST.
     let mut reset = BufReader::new(connect(port, &config));
-    tlsflow::http::write_get(reset.get_mut(), "localhost", "/bytes/67108864").unwrap();
+    support::http::write_get(reset.get_mut(), "localhost", "/bytes/67108864").unwrap();
     assert_eq!(
-        tlsflow::http::read_response(&mut reset).unwrap().status,
+        support::http::read_response(&mut reset).unwrap().status,
         200
     );
     reset.read_exact(&mut [0u8; 128 * 1024]).unwrap();
@@ -414,9 +414,9 @@ fn booted_guest_stays_flat_over_1000_connections_and_survives_bad_input() {
     // A peer that stops reading a 64 MiB response: the guest goes on serving 100 more
     // connections meanwhile, its heap bounded (at most 1 MiB over the earlier peak).
     let mut stalled = BufReader::new(connect(port, &config));
-    tlsflow::http::write_get(stalled.get_mut(), "localhost", "/bytes/67108864").unwrap();
+    support::http::write_get(stalled.get_mut(), "localhost", "/bytes/67108864").unwrap();
     assert_eq!(
-        tlsflow::http::read_response(&mut stalled).unwrap().status,
+        support::http::read_response(&mut stalled).unwrap().status,
         200
     );
     stalled.read_exact(&mut [0u8; 16 * 1024]).unwrap();
