@@ -105,6 +105,7 @@ pub mod keylog;
 mod limits;
 mod session;
 mod sni;
+mod status;
 mod store;
 mod ticketer;
 
@@ -112,6 +113,7 @@ pub use error::Error;
 pub use event::{Event, HandshakeInfo, Initiator};
 pub use limits::{Limits, MAX_HANDSHAKE_MESSAGE, MAX_RECORD, MIN_OUTBOUND};
 pub use session::{Encrypted, Session};
+pub use status::ReadStatus;
 pub use store::{ClientSessionCache, ServerSessionCache};
 pub use ticketer::Ticketer;
 

@@ -12,7 +12,7 @@ use crate::conn::{Conn, Encrypt, Goal, Outcome, Stop};
 use crate::event::{Event, HandshakeInfo, Initiator};
 use crate::limits::{Limits, MAX_RECORD};
 use crate::sni::SniCapture;
-use crate::Error;
+use crate::{Error, ReadStatus};
 
 /// Largest plaintext fragment per record (TLS' limit; lower if the config sets
 /// `max_fragment_size`).
@@ -50,7 +50,7 @@ pub struct Encrypted {
 ///   [`recv_with`](Self::recv_with) (read in place).
 /// * **Events and getters**: [`poll_event`](Self::poll_event), [`is_handshaking`](Self::is_handshaking),
 ///   [`wants_input`](Self::wants_input), [`has_output`](Self::has_output),
-///   [`has_plaintext`](Self::has_plaintext),
+///   [`has_plaintext`](Self::has_plaintext), [`read_status`](Self::read_status),
 ///   [`handshake_info`](Self::handshake_info), [`peer_certificates`](Self::peer_certificates).
 /// * **Commands**: [`close`](Self::close) (half-close) and [`refresh_keys`](Self::refresh_keys).
 ///
@@ -519,6 +519,23 @@ impl Session {
     /// left encrypted in the inbound buffer behind an answer of `false`.
     pub fn has_plaintext(&self) -> bool {
         !self.staged.is_empty() || self.data_ready
+    }
+
+    /// What a read would find now: plaintext, a need for input, the clean end, a
+    /// truncation or a fatal error (see [`ReadStatus`]). Exact after every call, as
+    /// [`has_plaintext`](Self::has_plaintext) is; plaintext received intact before an
+    /// error or the end is [`ReadStatus::Ready`] until it has been read.
+    pub fn read_status(&self) -> ReadStatus {
+        if self.has_plaintext() {
+            return ReadStatus::Ready;
+        }
+        match &self.error {
+            Some(Error::Truncated) => ReadStatus::Truncated,
+            Some(_) => ReadStatus::Failed,
+            None if self.peer_closed => ReadStatus::Ended,
+            None if self.eof => ReadStatus::Truncated,
+            None => ReadStatus::NeedInput,
+        }
     }
 
     /// What the handshake negotiated, once it is complete.
