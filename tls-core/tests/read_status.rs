@@ -4,7 +4,7 @@
 mod common;
 
 use tls_core::{Error, Limits, ReadStatus, Session};
-use tls_test::certs::{KeyKind, Options, TLS12, TLS13};
+use tls_test::certs::{KeyKind, TLS12, TLS13};
 use tls_test::pair::pattern;
 use tls_test::rng::Rng;
 
