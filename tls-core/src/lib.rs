@@ -103,13 +103,14 @@ mod error;
 mod event;
 pub mod keylog;
 mod limits;
+pub mod record;
 mod session;
 mod sni;
 mod status;
 mod store;
 mod ticketer;
 
-pub use error::Error;
+pub use error::{EngineError, Error};
 pub use event::{Event, HandshakeInfo, Initiator};
 pub use limits::{Limits, MAX_HANDSHAKE_MESSAGE, MAX_RECORD, MIN_OUTBOUND};
 pub use session::{Encrypted, Session};
