@@ -9,7 +9,7 @@ const RECEIVE_STEP: usize = 4096;
 impl Session {
     /// Takes received ciphertext. Returns how many bytes were taken: fewer than offered
     /// when the inbound buffer is full or unread plaintext is above
-    /// [`Limits::unread_plaintext`] (read with [`recv`](Self::recv), then offer the rest).
+    /// [`Limits::unread_plaintext`](crate::Limits::unread_plaintext) (read with [`recv`](Self::recv), then offer the rest).
     /// An empty `data` means the transport had nothing: empty buffers are released (see
     /// [`release_buffers`](Self::release_buffers)).
     ///

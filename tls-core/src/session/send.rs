@@ -9,7 +9,7 @@ use crate::Error;
 
 impl Session {
     /// Encrypts application data into the outbound queue. Returns how many bytes were
-    /// taken: only what fits under [`Limits::outbound`] (while output is queued, only when
+    /// taken: only what fits under [`Limits::outbound`](crate::Limits::outbound) (while output is queued, only when
     /// a full record or all of `data` fits), so `Ok(0)` means "send pending output
     /// first". Before the handshake completes it takes nothing (`Ok(0)`).
     ///
@@ -87,7 +87,7 @@ impl Session {
     }
 
     /// Encrypts gathered small writes (coalescing mode) now, even if that goes past
-    /// [`Limits::outbound`] by one record. A no-op when nothing is gathered.
+    /// [`Limits::outbound`](crate::Limits::outbound) by one record. A no-op when nothing is gathered.
     pub fn flush(&mut self) -> Result<(), Error> {
         if self.gather.is_empty() {
             // An idle session keeps no gather buffer.
