@@ -83,7 +83,7 @@ impl Session {
         self.release_buffers();
         if self.read == ReadState::Open {
             self.read = if self.conn.is_handshaking() {
-                ReadState::Failed(Error::Truncated)
+                ReadState::failed(Error::Truncated, false)
             } else {
                 ReadState::TransportEnded
             };

@@ -106,13 +106,27 @@ pub(crate) enum ReadState {
     /// Neither the peer's close_notify nor the transport's end has arrived.
     Open,
     /// The transport ended before close_notify: plaintext received intact is still read,
-    /// then the read finding none turns this into `Failed(Truncated)`.
+    /// then the read finding none turns this into `Failed` with `Truncated`.
     TransportEnded,
     /// The peer's close_notify arrived (the transport may have ended after it): reads
     /// return `Ok(0)` once the plaintext before it is read.
     PeerClosed,
     /// A fatal error ended the session; every call that touches the connection returns it.
-    Failed(Error),
+    Failed {
+        /// The sticky error.
+        error: Error,
+        /// The peer's close_notify had arrived before it.
+        after_close_notify: bool,
+    },
+}
+
+impl ReadState {
+    fn failed(error: Error, after_close_notify: bool) -> Self {
+        Self::Failed {
+            error,
+            after_close_notify,
+        }
+    }
 }
 
 /// Where the write side of a session is.
@@ -239,14 +253,21 @@ impl Session {
     /// The fatal error that ended this session, if any.
     pub fn error(&self) -> Option<&Error> {
         match &self.read {
-            ReadState::Failed(e) => Some(e),
+            ReadState::Failed { error, .. } => Some(error),
             _ => None,
         }
     }
 
-    /// Whether the peer has sent close_notify (and no fatal error followed it).
+    /// Whether the peer has sent close_notify (even if a fatal error followed it).
     pub fn peer_has_closed(&self) -> bool {
-        self.read == ReadState::PeerClosed
+        matches!(
+            self.read,
+            ReadState::PeerClosed
+                | ReadState::Failed {
+                    after_close_notify: true,
+                    ..
+                }
+        )
     }
 
     /// Whether our close_notify is queued, so no application data can follow it. False
@@ -382,7 +403,8 @@ impl Session {
         }
         match outcome.stop {
             Err(e) => {
-                self.read = ReadState::Failed(e.clone());
+                let after_close_notify = self.read == ReadState::PeerClosed;
+                self.read = ReadState::failed(e.clone(), after_close_notify);
                 Err(e)
             }
             Ok(_) => {

@@ -78,10 +78,10 @@ impl Session {
     /// close_notify (clean end), `Truncated` at an EOF before it, or `WouldBlock`.
     pub(super) fn no_plaintext(&mut self) -> Result<usize, Error> {
         match &self.read {
-            ReadState::Failed(e) => Err(e.clone()),
+            ReadState::Failed { error, .. } => Err(error.clone()),
             ReadState::PeerClosed => Ok(0),
             ReadState::TransportEnded => {
-                self.read = ReadState::Failed(Error::Truncated);
+                self.read = ReadState::failed(Error::Truncated, false);
                 Err(Error::Truncated)
             }
             ReadState::Open => Err(Error::WouldBlock),
@@ -111,10 +111,12 @@ impl Session {
         match &self.read {
             ReadState::Open => ReadStatus::NeedInput,
             ReadState::PeerClosed => ReadStatus::Ended,
-            ReadState::TransportEnded | ReadState::Failed(Error::Truncated) => {
-                ReadStatus::Truncated
-            }
-            ReadState::Failed(_) => ReadStatus::Failed,
+            ReadState::TransportEnded
+            | ReadState::Failed {
+                error: Error::Truncated,
+                ..
+            } => ReadStatus::Truncated,
+            ReadState::Failed { .. } => ReadStatus::Failed,
         }
     }
 }
