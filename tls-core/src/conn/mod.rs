@@ -34,15 +34,28 @@ use crate::Error;
 mod drive;
 use drive::Io;
 
-/// A client or server connection, with what the engine must remember of rustls between
-/// two drives.
+/// A client or server connection.
 pub(crate) struct Conn {
     side: Side,
+}
+
+/// What the engine must remember of rustls between two drives. Kept by the caller next
+/// to its other small fields (in `Conn` it would add a word of padding to every session).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Memo {
     /// The last drive stopped at decrypted application data still held by rustls.
     data_ready: bool,
     /// TLS 1.3 input other than one application-data record was consumed since the last
     /// check for a KeyUpdate request (see `drive::take_key_update_reply`).
     key_update_probe: bool,
+}
+
+impl Memo {
+    /// Whether the last drive stopped at decrypted application data that rustls still
+    /// holds (the next read gets it without more input).
+    pub(crate) fn holds_plaintext(&self) -> bool {
+        self.data_ready
+    }
 }
 
 enum Side {
@@ -188,11 +201,7 @@ impl Process for UnbufferedConnectionCommon<ServerConnectionData> {
 
 impl Conn {
     fn new(side: Side) -> Self {
-        Self {
-            side,
-            data_ready: false,
-            key_update_probe: false,
-        }
+        Self { side }
     }
 
     pub(crate) fn client(
@@ -215,12 +224,6 @@ impl Conn {
 
     pub(crate) fn is_server(&self) -> bool {
         matches!(self.side, Side::Server(_))
-    }
-
-    /// Whether the last drive stopped at decrypted application data that rustls still
-    /// holds (the next read gets it without more input).
-    pub(crate) fn holds_plaintext(&self) -> bool {
-        self.data_ready
     }
 
     pub(crate) fn is_handshaking(&self) -> bool {
@@ -267,19 +270,20 @@ impl Conn {
         staged: &mut ByteQueue,
         goal: Goal<'_>,
         write: WriteState,
+        memo: &mut Memo,
     ) -> Outcome {
         let mut io = Io {
             incoming,
             outbound,
             staged,
             sealed: write == WriteState::CloseSent,
-            probe: &mut self.key_update_probe,
+            probe: &mut memo.key_update_probe,
         };
         let outcome = match &mut self.side {
             Side::Client(c) => drive::run(&mut **c, &mut io, goal),
             Side::Server(s) => drive::run(&mut **s, &mut io, goal),
         };
-        self.data_ready = matches!(outcome.stop, Ok(Stop::DataReady));
+        memo.data_ready = matches!(outcome.stop, Ok(Stop::DataReady));
         outcome
     }
 }

@@ -83,7 +83,7 @@ impl Session {
         self.release_buffers();
         if self.read == ReadState::Open {
             self.read = if self.conn.is_handshaking() {
-                ReadState::failed(Error::Truncated, false)
+                ReadState::Failed(Error::Truncated)
             } else {
                 ReadState::TransportEnded
             };
@@ -126,7 +126,7 @@ impl Session {
             self.limits.inbound
         };
         let hard = cap.saturating_sub(held);
-        if self.staged.is_empty() && !self.conn.holds_plaintext() {
+        if self.staged.is_empty() && !self.memo.holds_plaintext() {
             // Nothing for the application to read (the engine deframes every complete
             // record it holds until one carries data): what the buffer holds is an
             // incomplete record, or control traffic such as a handshake message arriving in

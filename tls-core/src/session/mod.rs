@@ -8,7 +8,7 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ProtocolVersion, ServerConfig};
 
 use crate::buffers::ByteQueue;
-use crate::conn::{Conn, Encrypt, Goal, Outcome, Stop};
+use crate::conn::{Conn, Encrypt, Goal, Memo, Outcome, Stop};
 use crate::event::{Event, HandshakeInfo, Initiator};
 use crate::limits::Limits;
 use crate::record;
@@ -81,6 +81,8 @@ pub struct Session {
     read: ReadState,
     /// The write side's lifecycle.
     write: WriteState,
+    /// What the engine remembers of rustls between drives.
+    memo: Memo,
     /// KeyUpdate requests sent since our last application data (see
     /// [`Session::MAX_KEY_UPDATES`]).
     key_updates: u8,
@@ -106,27 +108,15 @@ pub(crate) enum ReadState {
     /// Neither the peer's close_notify nor the transport's end has arrived.
     Open,
     /// The transport ended before close_notify: plaintext received intact is still read,
-    /// then the read finding none turns this into `Failed` with `Truncated`.
+    /// then the read finding none turns this into `Failed(Truncated)`.
     TransportEnded,
     /// The peer's close_notify arrived (the transport may have ended after it): reads
     /// return `Ok(0)` once the plaintext before it is read.
     PeerClosed,
     /// A fatal error ended the session; every call that touches the connection returns it.
-    Failed {
-        /// The sticky error.
-        error: Error,
-        /// The peer's close_notify had arrived before it.
-        after_close_notify: bool,
-    },
-}
-
-impl ReadState {
-    fn failed(error: Error, after_close_notify: bool) -> Self {
-        Self::Failed {
-            error,
-            after_close_notify,
-        }
-    }
+    /// (rustls deframes nothing after close_notify, so only a failure of our own writes
+    /// can follow it; [`Session::peer_has_closed`] is false from then on.)
+    Failed(Error),
 }
 
 /// Where the write side of a session is.
@@ -208,6 +198,7 @@ impl Session {
             overhead: record::WORST_OVERHEAD,
             read: ReadState::Open,
             write: WriteState::Open,
+            memo: Memo::default(),
             key_updates: 0,
         }
     }
@@ -253,21 +244,15 @@ impl Session {
     /// The fatal error that ended this session, if any.
     pub fn error(&self) -> Option<&Error> {
         match &self.read {
-            ReadState::Failed { error, .. } => Some(error),
+            ReadState::Failed(error) => Some(error),
             _ => None,
         }
     }
 
-    /// Whether the peer has sent close_notify (even if a fatal error followed it).
+    /// Whether the peer has sent close_notify (and no fatal error of our own writes
+    /// followed it).
     pub fn peer_has_closed(&self) -> bool {
-        matches!(
-            self.read,
-            ReadState::PeerClosed
-                | ReadState::Failed {
-                    after_close_notify: true,
-                    ..
-                }
-        )
+        self.read == ReadState::PeerClosed
     }
 
     /// Whether our close_notify is queued, so no application data can follow it. False
@@ -348,6 +333,7 @@ impl Session {
             &mut self.staged,
             goal,
             self.write,
+            &mut self.memo,
         );
         if let Some(len) = sealed_at {
             self.outbound.truncate(len);
@@ -403,8 +389,7 @@ impl Session {
         }
         match outcome.stop {
             Err(e) => {
-                let after_close_notify = self.read == ReadState::PeerClosed;
-                self.read = ReadState::failed(e.clone(), after_close_notify);
+                self.read = ReadState::Failed(e.clone());
                 Err(e)
             }
             Ok(_) => {

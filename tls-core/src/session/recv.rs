@@ -78,10 +78,10 @@ impl Session {
     /// close_notify (clean end), `Truncated` at an EOF before it, or `WouldBlock`.
     pub(super) fn no_plaintext(&mut self) -> Result<usize, Error> {
         match &self.read {
-            ReadState::Failed { error, .. } => Err(error.clone()),
+            ReadState::Failed(e) => Err(e.clone()),
             ReadState::PeerClosed => Ok(0),
             ReadState::TransportEnded => {
-                self.read = ReadState::failed(Error::Truncated, false);
+                self.read = ReadState::Failed(Error::Truncated);
                 Err(Error::Truncated)
             }
             ReadState::Open => Err(Error::WouldBlock),
@@ -97,7 +97,7 @@ impl Session {
     /// buffer stops with the next record already decrypted. So a complete record is never
     /// left encrypted in the inbound buffer behind an answer of `false`.
     pub fn has_plaintext(&self) -> bool {
-        !self.staged.is_empty() || self.conn.holds_plaintext()
+        !self.staged.is_empty() || self.memo.holds_plaintext()
     }
 
     /// What a read would find now: plaintext, a need for input, the clean end, a
@@ -111,12 +111,10 @@ impl Session {
         match &self.read {
             ReadState::Open => ReadStatus::NeedInput,
             ReadState::PeerClosed => ReadStatus::Ended,
-            ReadState::TransportEnded
-            | ReadState::Failed {
-                error: Error::Truncated,
-                ..
-            } => ReadStatus::Truncated,
-            ReadState::Failed { .. } => ReadStatus::Failed,
+            ReadState::TransportEnded | ReadState::Failed(Error::Truncated) => {
+                ReadStatus::Truncated
+            }
+            ReadState::Failed(_) => ReadStatus::Failed,
         }
     }
 }
