@@ -131,6 +131,7 @@ struct Round {
 /// bookkeeping. (Not `&& !conn.is_handshaking()`: the record that ends the handshake can
 /// arrive with a KeyUpdate behind it in the same input, from a peer that refreshes keys
 /// right after its Finished; the probe then costs one check at the first write.)
+#[inline(always)]
 fn may_hide_key_update<D>(
     discard: usize,
     state: &Result<ConnectionState<'_, '_, D>, rustls::Error>,
@@ -145,6 +146,7 @@ fn may_hide_key_update<D>(
 }
 
 /// The read-traffic step: decrypted application data goes where the goal wants it.
+#[inline(always)]
 fn read_traffic<D>(
     rt: &mut ReadTraffic<'_, '_, D>,
     goal: &mut Goal<'_>,
@@ -208,6 +210,7 @@ fn read_traffic<D>(
 }
 
 /// The write-traffic step: run the goal's write, or stop idle if it has none.
+#[inline(always)]
 fn write_traffic<D>(
     mut wt: WriteTraffic<'_, D>,
     goal: &mut Goal<'_>,
@@ -239,6 +242,7 @@ fn write_traffic<D>(
 
 /// The fatal step: queue the alert rustls holds for `e` (or ours, where rustls omits
 /// it) and stop with the error.
+#[cold]
 fn fail<C: Process>(conn: &mut C, io: &mut Io<'_>, out: &mut Outcome, e: Error) {
     let queued = io.outbound.len();
     collect_alerts(conn, &mut io.incoming[out.consumed..], io.outbound, out);
