@@ -10,8 +10,6 @@
 //! [`TlsListener`] serves several at once. Plaintext goes through calls shaped like
 //! smoltcp's own (`send_slice`, `recv_slice`, `recv` with a closure, `can_send`,
 //! `can_recv`, `may_send`, `may_recv`, `close`, `abort`).
-//! [`wire`] (feature `medium-ip`) joins two interfaces in one process by an in-memory
-//! link, for demos and benchmarks that need no privileges.
 //!
 //! The crate is `#![no_std]` with `alloc` and has no unsafe code. It does **not** read a
 //! clock (time is the `now` argument of [`TlsSocket::poll`], used for its deadlines;
@@ -204,8 +202,6 @@ mod error;
 mod listener;
 mod options;
 mod socket;
-#[cfg(feature = "medium-ip")]
-pub mod wire;
 
 pub use error::Error;
 pub use listener::TlsListener;
