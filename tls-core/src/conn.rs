@@ -18,8 +18,8 @@ use rustls::client::{ClientConnectionData, UnbufferedClientConnection};
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::server::{ServerConnectionData, UnbufferedServerConnection};
 use rustls::unbuffered::{
-    ConnectionState, EncodeError, EncryptError, UnbufferedConnectionCommon, UnbufferedStatus,
-    WriteTraffic,
+    ConnectionState, EncodeError, EncryptError, ReadTraffic, UnbufferedConnectionCommon,
+    UnbufferedStatus, WriteTraffic,
 };
 use rustls::{
     CipherSuite, ClientConfig, CommonState, HandshakeKind, NamedGroup, ProtocolVersion,
@@ -27,9 +27,23 @@ use rustls::{
 };
 
 use crate::buffers::ByteQueue;
+use crate::error::EngineError;
+use crate::record::TLS13_OVERHEAD;
+use crate::session::WriteState;
+use crate::Error;
 
-/// A client or server connection.
-pub(crate) enum Conn {
+/// A client or server connection, with what the engine must remember of rustls between
+/// two drives.
+pub(crate) struct Conn {
+    side: Side,
+    /// The last drive stopped at decrypted application data still held by rustls.
+    data_ready: bool,
+    /// TLS 1.3 input other than one application-data record was consumed since the last
+    /// check for a KeyUpdate request (see [`take_key_update_reply`]).
+    key_update_probe: bool,
+}
+
+enum Side {
     Client(UnbufferedClientConnection),
     Server(UnbufferedServerConnection),
 }
@@ -45,7 +59,7 @@ pub(crate) enum Goal<'a> {
     /// after it is decrypted if it is complete.
     Lend(&'a mut dyn FnMut(&[u8]) -> usize),
     /// Reach the state where records may be written, then run this operation.
-    Write(&'a mut dyn FnMut(&mut dyn Encrypt, &mut ByteQueue) -> Result<(), rustls::Error>),
+    Write(&'a mut dyn FnMut(&mut dyn Encrypt, &mut ByteQueue) -> Result<(), Error>),
     /// Reach the write state, then encrypt this application data into the outbound queue,
     /// reserving this many bytes first.
     Encrypt(&'a [u8], usize),
@@ -78,7 +92,7 @@ pub(crate) struct Outcome {
     /// A TLS 1.3 peer asked for a KeyUpdate and our reply was queued.
     pub(crate) peer_key_update: bool,
     /// Why it stopped, or the fatal error (whose alert, if any, is already queued).
-    pub(crate) stop: Result<Stop, rustls::Error>,
+    pub(crate) stop: Result<Stop, Error>,
 }
 
 /// Failure of an encryption into a caller's buffer.
@@ -99,11 +113,11 @@ impl From<EncryptError> for EncryptFail {
     }
 }
 
-impl From<EncryptFail> for rustls::Error {
+impl From<EncryptFail> for Error {
     fn from(e: EncryptFail) -> Self {
         match e {
-            EncryptFail::TooSmall => rustls::Error::General("encrypt buffer sizing".into()),
-            EncryptFail::Exhausted => rustls::Error::EncryptError,
+            EncryptFail::TooSmall => Error::Engine(EngineError::RecordRoom),
+            EncryptFail::Exhausted => Error::Tls(rustls::Error::EncryptError),
         }
     }
 }
@@ -115,7 +129,7 @@ pub(crate) trait Encrypt {
     /// Encrypts a close_notify alert into `out`.
     fn close_notify(&mut self, out: &mut [u8]) -> Result<usize, EncryptFail>;
     /// Schedules a KeyUpdate; the record is produced by the next drive.
-    fn refresh_keys(&mut self) -> Result<(), rustls::Error>;
+    fn refresh_keys(&mut self) -> Result<(), Error>;
 }
 
 impl<D> Encrypt for Option<WriteTraffic<'_, D>> {
@@ -133,10 +147,10 @@ impl<D> Encrypt for Option<WriteTraffic<'_, D>> {
         }
     }
 
-    fn refresh_keys(&mut self) -> Result<(), rustls::Error> {
+    fn refresh_keys(&mut self) -> Result<(), Error> {
         match self.take() {
-            Some(wt) => wt.refresh_traffic_keys(),
-            None => Err(rustls::Error::HandshakeNotComplete),
+            Some(wt) => Ok(wt.refresh_traffic_keys()?),
+            None => Err(Error::Handshaking),
         }
     }
 }
@@ -171,26 +185,40 @@ impl Process for UnbufferedConnectionCommon<ServerConnectionData> {
 }
 
 impl Conn {
+    fn new(side: Side) -> Self {
+        Self {
+            side,
+            data_ready: false,
+            key_update_probe: false,
+        }
+    }
+
     pub(crate) fn client(
         config: Arc<ClientConfig>,
         name: ServerName<'static>,
     ) -> Result<Self, rustls::Error> {
-        UnbufferedClientConnection::new(config, name).map(Self::Client)
+        UnbufferedClientConnection::new(config, name).map(|c| Self::new(Side::Client(c)))
     }
 
     pub(crate) fn server(config: Arc<ServerConfig>) -> Result<Self, rustls::Error> {
-        UnbufferedServerConnection::new(config).map(Self::Server)
+        UnbufferedServerConnection::new(config).map(|s| Self::new(Side::Server(s)))
     }
 
     fn common(&self) -> &CommonState {
-        match self {
-            Self::Client(c) => c,
-            Self::Server(s) => s,
+        match &self.side {
+            Side::Client(c) => c,
+            Side::Server(s) => s,
         }
     }
 
     pub(crate) fn is_server(&self) -> bool {
-        matches!(self, Self::Server(_))
+        matches!(self.side, Side::Server(_))
+    }
+
+    /// Whether the last drive stopped at decrypted application data that rustls still
+    /// holds (the next read gets it without more input).
+    pub(crate) fn holds_plaintext(&self) -> bool {
+        self.data_ready
     }
 
     pub(crate) fn is_handshaking(&self) -> bool {
@@ -227,35 +255,48 @@ impl Conn {
         self.common().peer_certificates()
     }
 
-    /// Runs the state machine over `incoming` toward `goal`. `sealed`: our close_notify
-    /// has been queued, so nothing may follow it (a peer's KeyUpdate request is not
-    /// answered; the caller drops any record rustls still produces). `probe`: TLS 1.3
-    /// input other than one application-data record was consumed since the last check for
-    /// a KeyUpdate request (see [`take_key_update_reply`]); kept by the caller across drives.
+    /// Runs the state machine over `incoming` toward `goal`. Once `write` is
+    /// [`WriteState::CloseSent`] nothing may follow our close_notify: a peer's KeyUpdate
+    /// request is not answered (and the caller drops any record rustls still produces).
     pub(crate) fn drive(
         &mut self,
         incoming: &mut [u8],
         outbound: &mut ByteQueue,
         staged: &mut ByteQueue,
         goal: Goal<'_>,
-        sealed: bool,
-        probe: &mut bool,
+        write: WriteState,
     ) -> Outcome {
-        match self {
-            Self::Client(c) => drive(&mut **c, incoming, outbound, staged, goal, sealed, probe),
-            Self::Server(s) => drive(&mut **s, incoming, outbound, staged, goal, sealed, probe),
-        }
+        let mut io = Io {
+            incoming,
+            outbound,
+            staged,
+            sealed: write == WriteState::CloseSent,
+            probe: &mut self.key_update_probe,
+        };
+        let outcome = match &mut self.side {
+            Side::Client(c) => drive(&mut **c, &mut io, goal),
+            Side::Server(s) => drive(&mut **s, &mut io, goal),
+        };
+        self.data_ready = matches!(outcome.stop, Ok(Stop::DataReady));
+        outcome
     }
 }
 
-/// What a TLS 1.3 record adds to its plaintext: header 5, inner content type 1, tag 16.
-const TLS13_RECORD_OVERHEAD: usize = 22;
+/// The buffers and remembered state one drive works on.
+struct Io<'a> {
+    incoming: &'a mut [u8],
+    outbound: &'a mut ByteQueue,
+    staged: &'a mut ByteQueue,
+    /// Our close_notify is queued: answer no KeyUpdate request.
+    sealed: bool,
+    probe: &'a mut bool,
+}
 
 /// Appends one encoded handshake/alert record to `outbound`, growing it as needed.
 fn encode_into<D>(
     state: &mut rustls::unbuffered::EncodeTlsData<'_, D>,
     outbound: &mut ByteQueue,
-) -> Result<(), rustls::Error> {
+) -> Result<(), Error> {
     // Most control records are small; retry once with the exact size when not.
     let mut want = 1024;
     loop {
@@ -267,20 +308,14 @@ fn encode_into<D>(
             Err(EncodeError::InsufficientSize(s)) if s.required_size > want => {
                 want = s.required_size;
             }
-            Err(_) => return Err(rustls::Error::General("record encoding failed".into())),
+            Err(_) => return Err(Error::Engine(EngineError::Encoding)),
         }
     }
 }
 
-fn drive<C: Process>(
-    conn: &mut C,
-    incoming: &mut [u8],
-    outbound: &mut ByteQueue,
-    staged: &mut ByteQueue,
-    mut goal: Goal<'_>,
-    sealed: bool,
-    probe: &mut bool,
-) -> Outcome {
+/// The loop of [`Conn::drive`]: one `process_tls_records` per round, each state handled
+/// by a named step, until a step says why to stop.
+fn drive<C: Process>(conn: &mut C, io: &mut Io<'_>, mut goal: Goal<'_>) -> Outcome {
     let mut out = Outcome {
         consumed: 0,
         read: 0,
@@ -290,32 +325,15 @@ fn drive<C: Process>(
     };
     loop {
         let tls13 = conn.protocol_version() == Some(ProtocolVersion::TLSv1_3);
-        // Not `&& !conn.is_handshaking()`: that is evaluated before `process`, and the
-        // record that ends the handshake can arrive with a KeyUpdate behind it in the same
-        // input (a peer that refreshes keys right after its Finished). The probe then costs
-        // one check at the first write after the handshake.
-        let traffic = tls13;
-        let UnbufferedStatus { discard, state } = conn.process(&mut incoming[out.consumed..]);
-        let mut extra_discard = 0;
-        let mut lent = false;
-        // A KeyUpdate request can only hide in input that is not accounted for by the one
-        // application-data record a call decrypts: check for a reply only then, not on
-        // every write (the check costs as much as a small record's bookkeeping).
-        if traffic && discard > 0 {
-            let app_record = match &state {
-                Ok(ConnectionState::ReadTraffic(rt)) => {
-                    rt.peek_len().map_or(0, |n| n.get() + TLS13_RECORD_OVERHEAD)
-                }
-                _ => 0,
-            };
-            if discard > app_record {
-                *probe = true;
-            }
+        let UnbufferedStatus { discard, state } = conn.process(&mut io.incoming[out.consumed..]);
+        if tls13 && discard > 0 && may_hide_key_update(discard, &state) {
+            *io.probe = true;
         }
-        let step: Option<Result<Stop, rustls::Error>> = match state {
-            Err(e) => Some(Err(e)),
+        let mut round = Round::default();
+        let step = match state {
+            Err(e) => Some(Err(Error::from(e))),
             Ok(ConnectionState::EncodeTlsData(mut st)) => {
-                encode_into(&mut st, outbound).err().map(Err)
+                encode_into(&mut st, io.outbound).err().map(Err)
             }
             Ok(ConnectionState::TransmitTlsData(st)) => {
                 // Everything encoded so far is in our queue, in order.
@@ -328,122 +346,37 @@ fn drive<C: Process>(
                 None
             }
             Ok(ConnectionState::Closed) => Some(Ok(Stop::Closed)),
-            Ok(ConnectionState::ReadTraffic(mut rt)) => match &mut goal {
-                Goal::Progress => Some(Ok(Stop::DataReady)),
-                Goal::Read(buf) => {
-                    let mut stop = None;
-                    while rt.peek_len().is_some() {
-                        if out.read == buf.len() {
-                            stop = Some(Ok(Stop::DataReady));
-                            break;
-                        }
-                        match rt.next_record() {
-                            Some(Ok(rec)) => {
-                                let room = &mut buf[out.read..];
-                                let n = room.len().min(rec.payload.len());
-                                room[..n].copy_from_slice(&rec.payload[..n]);
-                                if n < rec.payload.len() {
-                                    staged.extend_from_slice(&rec.payload[n..]);
-                                }
-                                out.read += n;
-                                extra_discard += rec.discard;
-                            }
-                            Some(Err(e)) => {
-                                stop = Some(Err(e));
-                                break;
-                            }
-                            None => break,
-                        }
-                    }
-                    stop
-                }
-                Goal::Lend(lend) => match rt.next_record() {
-                    Some(Ok(rec)) => {
-                        let n = lend(rec.payload);
-                        if n < rec.payload.len() {
-                            staged.extend_from_slice(&rec.payload[n..]);
-                        }
-                        out.read += n;
-                        extra_discard += rec.discard;
-                        lent = true;
-                        None
-                    }
-                    Some(Err(e)) => Some(Err(e)),
-                    None => None,
-                },
-                Goal::Write(_) | Goal::Encrypt(..) => {
-                    // Writing must not wait for the application to read: set the
-                    // decrypted records aside so the write state can be reached.
-                    let mut stop = None;
-                    while let Some(rec) = rt.next_record() {
-                        match rec {
-                            Ok(rec) => {
-                                staged.extend_from_slice(rec.payload);
-                                extra_discard += rec.discard;
-                            }
-                            Err(e) => {
-                                stop = Some(Err(e));
-                                break;
-                            }
-                        }
-                    }
-                    stop
-                }
-            },
+            Ok(ConnectionState::ReadTraffic(mut rt)) => {
+                read_traffic(&mut rt, &mut goal, io.staged, &mut out, &mut round)
+            }
             Ok(ConnectionState::WriteTraffic(mut wt)) => {
-                if tls13 && !sealed && core::mem::take(probe) && take_key_update_reply(&mut wt) {
+                if tls13
+                    && !io.sealed
+                    && core::mem::take(io.probe)
+                    && take_key_update_reply(&mut wt)
+                {
                     // The reply is in rustls' send queue now: the next round encodes it,
                     // ahead of anything the goal writes.
                     out.peer_key_update = true;
                     None
                 } else {
-                    match &mut goal {
-                        Goal::Write(op) => {
-                            let mut wt = Some(wt);
-                            Some(op(&mut wt, outbound).map(|()| Stop::Written))
-                        }
-                        Goal::Encrypt(plain, want) => {
-                            let mut want = *want;
-                            Some(loop {
-                                match wt.encrypt(plain, outbound.spare_mut(want)) {
-                                    Ok(n) => {
-                                        outbound.commit(n);
-                                        break Ok(Stop::Written);
-                                    }
-                                    Err(EncryptError::InsufficientSize(s))
-                                        if s.required_size > want =>
-                                    {
-                                        want = s.required_size;
-                                    }
-                                    Err(e) => break Err(EncryptFail::from(e).into()),
-                                }
-                            })
-                        }
-                        _ => Some(Ok(Stop::Idle)),
-                    }
+                    Some(write_traffic(wt, &mut goal, io.outbound))
                 }
             }
-            Ok(ConnectionState::ReadEarlyData(_)) => Some(Err(rustls::Error::General(
-                "0-RTT data is not supported".into(),
-            ))),
-            Ok(_) => Some(Err(rustls::Error::General(
-                "unknown connection state".into(),
-            ))),
+            Ok(ConnectionState::ReadEarlyData(_)) => {
+                Some(Err(Error::Engine(EngineError::EarlyData)))
+            }
+            Ok(_) => Some(Err(Error::Engine(EngineError::UnknownState))),
         };
-        out.consumed += discard + extra_discard;
-        if lent {
+        out.consumed += discard + round.discard;
+        if round.lent {
             // One record per lend: look ahead as `Progress` does.
             goal = Goal::Progress;
         }
         match step {
             None => continue,
             Some(Err(e)) => {
-                let queued = outbound.len();
-                collect_alerts(conn, &mut incoming[out.consumed..], outbound, &mut out);
-                if outbound.len() == queued && rustls_omits_alert(&e) {
-                    outbound.extend_from_slice(&PLAINTEXT_DECODE_ERROR);
-                }
-                out.stop = Err(e);
+                fail(conn, io, &mut out, e);
                 return out;
             }
             Some(Ok(stop)) => {
@@ -452,6 +385,136 @@ fn drive<C: Process>(
             }
         }
     }
+}
+
+/// What one round's read step adds to the input consumed, and whether it lent a record.
+#[derive(Default)]
+struct Round {
+    discard: usize,
+    lent: bool,
+}
+
+/// Whether input consumed this round may hold a TLS 1.3 KeyUpdate request: input that
+/// is not accounted for by the one application-data record a round decrypts. Checking
+/// for a reply only then, not on every write, saves as much as a small record's
+/// bookkeeping. (Not `&& !conn.is_handshaking()`: the record that ends the handshake can
+/// arrive with a KeyUpdate behind it in the same input, from a peer that refreshes keys
+/// right after its Finished; the probe then costs one check at the first write.)
+fn may_hide_key_update<D>(
+    discard: usize,
+    state: &Result<ConnectionState<'_, '_, D>, rustls::Error>,
+) -> bool {
+    let app_record = match state {
+        Ok(ConnectionState::ReadTraffic(rt)) => {
+            rt.peek_len().map_or(0, |n| n.get() + TLS13_OVERHEAD)
+        }
+        _ => 0,
+    };
+    discard > app_record
+}
+
+/// The read-traffic step: decrypted application data goes where the goal wants it.
+fn read_traffic<D>(
+    rt: &mut ReadTraffic<'_, '_, D>,
+    goal: &mut Goal<'_>,
+    staged: &mut ByteQueue,
+    out: &mut Outcome,
+    round: &mut Round,
+) -> Option<Result<Stop, Error>> {
+    match goal {
+        Goal::Progress => Some(Ok(Stop::DataReady)),
+        Goal::Read(buf) => {
+            while rt.peek_len().is_some() {
+                if out.read == buf.len() {
+                    return Some(Ok(Stop::DataReady));
+                }
+                match rt.next_record() {
+                    Some(Ok(rec)) => {
+                        let room = &mut buf[out.read..];
+                        let n = room.len().min(rec.payload.len());
+                        room[..n].copy_from_slice(&rec.payload[..n]);
+                        if n < rec.payload.len() {
+                            staged.extend_from_slice(&rec.payload[n..]);
+                        }
+                        out.read += n;
+                        round.discard += rec.discard;
+                    }
+                    Some(Err(e)) => return Some(Err(e.into())),
+                    None => break,
+                }
+            }
+            None
+        }
+        Goal::Lend(lend) => match rt.next_record() {
+            Some(Ok(rec)) => {
+                let n = lend(rec.payload);
+                if n < rec.payload.len() {
+                    staged.extend_from_slice(&rec.payload[n..]);
+                }
+                out.read += n;
+                round.discard += rec.discard;
+                round.lent = true;
+                None
+            }
+            Some(Err(e)) => Some(Err(e.into())),
+            None => None,
+        },
+        Goal::Write(_) | Goal::Encrypt(..) => {
+            // Writing must not wait for the application to read: set the decrypted
+            // records aside so the write state can be reached.
+            while let Some(rec) = rt.next_record() {
+                match rec {
+                    Ok(rec) => {
+                        staged.extend_from_slice(rec.payload);
+                        round.discard += rec.discard;
+                    }
+                    Err(e) => return Some(Err(e.into())),
+                }
+            }
+            None
+        }
+    }
+}
+
+/// The write-traffic step: run the goal's write, or stop idle if it has none.
+fn write_traffic<D>(
+    mut wt: WriteTraffic<'_, D>,
+    goal: &mut Goal<'_>,
+    outbound: &mut ByteQueue,
+) -> Result<Stop, Error> {
+    match goal {
+        Goal::Write(op) => {
+            let mut wt = Some(wt);
+            op(&mut wt, outbound).map(|()| Stop::Written)
+        }
+        Goal::Encrypt(plain, want) => {
+            let mut want = *want;
+            loop {
+                match wt.encrypt(plain, outbound.spare_mut(want)) {
+                    Ok(n) => {
+                        outbound.commit(n);
+                        return Ok(Stop::Written);
+                    }
+                    Err(EncryptError::InsufficientSize(s)) if s.required_size > want => {
+                        want = s.required_size;
+                    }
+                    Err(e) => return Err(EncryptFail::from(e).into()),
+                }
+            }
+        }
+        _ => Ok(Stop::Idle),
+    }
+}
+
+/// The fatal step: queue the alert rustls holds for `e` (or ours, where rustls omits
+/// it) and stop with the error.
+fn fail<C: Process>(conn: &mut C, io: &mut Io<'_>, out: &mut Outcome, e: Error) {
+    let queued = io.outbound.len();
+    collect_alerts(conn, &mut io.incoming[out.consumed..], io.outbound, out);
+    if io.outbound.len() == queued && rustls_omits_alert(&e) {
+        io.outbound.extend_from_slice(&PLAINTEXT_DECODE_ERROR);
+    }
+    out.stop = Err(e);
 }
 
 /// Whether rustls holds an answer to the peer's KeyUpdate request; if so, moves it to
@@ -469,7 +532,7 @@ fn drive<C: Process>(
 /// millions of records; that rare update is reported as the peer's.)
 fn take_key_update_reply<D>(wt: &mut WriteTraffic<'_, D>) -> bool {
     // Header 5 + one byte + inner content type 1 + tag 16, for every TLS 1.3 suite.
-    const ONE_BYTE_RECORD: usize = 5 + 1 + 1 + 16;
+    const ONE_BYTE_RECORD: usize = TLS13_OVERHEAD + 1;
     matches!(
         wt.encrypt(&[0], &mut []),
         Err(EncryptError::InsufficientSize(s)) if s.required_size > ONE_BYTE_RECORD
@@ -485,10 +548,12 @@ const PLAINTEXT_DECODE_ERROR: [u8; 7] = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 50]
 /// gets `decode_error`). tls-core then sends `decode_error` itself, in plaintext (it has
 /// no record keys during the handshake; a peer that expected an encrypted record still
 /// sees the connection end with an alert instead of silence).
-fn rustls_omits_alert(e: &rustls::Error) -> bool {
+fn rustls_omits_alert(e: &Error) -> bool {
     matches!(
         e,
-        rustls::Error::InvalidMessage(rustls::InvalidMessage::HandshakePayloadTooLarge)
+        Error::Tls(rustls::Error::InvalidMessage(
+            rustls::InvalidMessage::HandshakePayloadTooLarge
+        ))
     )
 }
 

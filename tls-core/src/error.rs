@@ -29,6 +29,14 @@ pub enum Error {
     Handshaking,
     /// Not fatal. KeyUpdate exists only in TLS 1.3; this session negotiated TLS 1.2.
     KeyUpdateNeedsTls13,
+    /// Not fatal. [`Session::refresh_keys`](crate::Session::refresh_keys) was called
+    /// [`MAX_KEY_UPDATES`](crate::Session::MAX_KEY_UPDATES) times with no application data
+    /// sent since: one more KeyUpdate would make a rustls (or BoringSSL) peer fail the
+    /// connection. Send data first.
+    TooManyKeyUpdates,
+    /// Fatal. rustls did something the engine does not handle (see [`EngineError`]); the
+    /// session cannot go on.
+    Engine(EngineError),
     /// The configuration asks for something the engine does not do (for example 0-RTT
     /// early data on a server), so no session was made.
     UnsupportedConfig(&'static str),
@@ -36,12 +44,38 @@ pub enum Error {
     InvalidLimits(&'static str),
 }
 
+/// Our own failures at the rustls boundary, each its own variant rather than a
+/// `rustls::Error::General` string.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// A record did not fit the room the engine reserved for it (an engine bug).
+    RecordRoom,
+    /// rustls refused to encode a handshake or alert record (an engine bug).
+    Encoding,
+    /// rustls offered 0-RTT early data, which the engine does not accept.
+    EarlyData,
+    /// rustls yielded a connection state this engine does not know (a newer rustls).
+    UnknownState,
+}
+
+impl fmt::Display for EngineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::RecordRoom => "record larger than the room reserved for it",
+            Self::Encoding => "record encoding failed",
+            Self::EarlyData => "0-rtt early data is not supported",
+            Self::UnknownState => "unknown rustls connection state",
+        })
+    }
+}
+
 impl Error {
     /// Whether the error ends the connection (and is returned by every later call).
     pub fn is_fatal(&self) -> bool {
         matches!(
             self,
-            Self::Truncated | Self::AlertReceived(_) | Self::Tls(_)
+            Self::Truncated | Self::AlertReceived(_) | Self::Tls(_) | Self::Engine(_)
         )
     }
 }
@@ -67,6 +101,10 @@ impl fmt::Display for Error {
             Self::Closed => f.write_str("session closed for sending"),
             Self::Handshaking => f.write_str("handshake not complete"),
             Self::KeyUpdateNeedsTls13 => f.write_str("key update requires tls 1.3"),
+            Self::TooManyKeyUpdates => {
+                f.write_str("too many key updates without application data between them")
+            }
+            Self::Engine(e) => write!(f, "tls engine error: {e}"),
             Self::UnsupportedConfig(what) => write!(f, "unsupported configuration: {what}"),
             Self::InvalidLimits(what) => write!(f, "invalid limits: {what}"),
         }
@@ -96,6 +134,7 @@ impl From<Error> for std::io::Error {
             Error::Closed => ErrorKind::BrokenPipe,
             Error::Handshaking => ErrorKind::NotConnected,
             Error::KeyUpdateNeedsTls13 => ErrorKind::Unsupported,
+            Error::TooManyKeyUpdates | Error::Engine(_) => ErrorKind::Other,
             Error::UnsupportedConfig(_) | Error::InvalidLimits(_) => ErrorKind::InvalidInput,
         };
         std::io::Error::new(kind, e)

@@ -81,7 +81,10 @@
 //! * A fatal error is sticky, and the alert for it is still in
 //!   [`Session::pending_tls`].
 //! * End of stream is explicit: close_notify gives `Ok(0)`; transport EOF before it gives
-//!   [`Error::Truncated`].
+//!   [`Error::Truncated`]. [`Session::read_status`] tells which (or that plaintext is
+//!   ready, input is needed, or the session failed) without reading.
+//! * Record sizes (header, largest fragment, per-suite overheads) are in [`record`], for
+//!   bindings that size buffers.
 //!
 //! rustls 0.23 in no_std has no clock, no ticketer and no session caches of its own that
 //! build the same with and without std; [`config`] supplies them.
@@ -103,15 +106,18 @@ mod error;
 mod event;
 pub mod keylog;
 mod limits;
+pub mod record;
 mod session;
 mod sni;
+mod status;
 mod store;
 mod ticketer;
 
-pub use error::Error;
+pub use error::{EngineError, Error};
 pub use event::{Event, HandshakeInfo, Initiator};
 pub use limits::{Limits, MAX_HANDSHAKE_MESSAGE, MAX_RECORD, MIN_OUTBOUND};
 pub use session::{Encrypted, Session};
+pub use status::ReadStatus;
 pub use store::{ClientSessionCache, ServerSessionCache};
 pub use ticketer::Ticketer;
 

@@ -1,8 +1,6 @@
 //! Memory limits of a [`Session`](crate::Session).
 
-/// The largest TLS record rustls 0.23 accepts: 5-byte header, 16 KiB of plaintext and
-/// 2 KiB of expansion.
-pub const MAX_RECORD: usize = 5 + 16_384 + 2_048;
+pub use crate::record::MAX_RECORD;
 
 /// The largest handshake message rustls 0.23 accepts (its length field is 16 bits wide
 /// in practice). rustls joins a fragmented handshake message in place in the inbound

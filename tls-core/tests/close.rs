@@ -298,14 +298,17 @@ fn no_key_update_reply_after_our_close_notify() {
 }
 
 /// A close requested during the handshake refuses data at once but queues close_notify
-/// only when the handshake completes.
+/// only when the handshake completes: until then the session is not closed for send
+/// (a binding must not end its transport yet).
 #[test]
 fn close_requested_during_handshake_is_not_yet_sent() {
     let mut pair = common::pair_on(KeyKind::EcdsaP256, TLS13, FaultPlan::CLEAN, 3);
     pair.session(Side::Client).close().unwrap();
-    assert!(pair.session(Side::Client).is_closed_for_send());
+    assert!(!pair.session(Side::Client).is_closed_for_send());
     assert!(!pair.session(Side::Client).has_sent_close_notify());
+    assert_eq!(pair.session(Side::Client).send(b"x"), Err(Error::Closed));
     pair.drive();
+    assert!(pair.session(Side::Client).is_closed_for_send());
     assert!(pair.session(Side::Client).has_sent_close_notify());
     assert!(pair.session(Side::Server).peer_has_closed());
 }

@@ -208,6 +208,35 @@ fn key_update_answered_by_a_side_that_only_reads() {
     pair.transfer(b"and back", Dir::ClientToServer).unwrap();
 }
 
+/// A rustls peer fails the connection at the 33rd KeyUpdate request with no application
+/// data between them: the 33rd is refused here (not fatal), and sending data resets the
+/// count.
+#[test]
+fn key_update_limit_refuses_the_33rd_until_data_is_sent() {
+    let mut pair = common::connected_on(KeyKind::EcdsaP256, TLS13, FaultPlan::CLEAN, 6);
+    assert_eq!(Session::MAX_KEY_UPDATES, 32);
+    for round in 0..2 {
+        for i in 0..Session::MAX_KEY_UPDATES {
+            pair.client
+                .session
+                .refresh_keys()
+                .unwrap_or_else(|e| panic!("round {round}, update {i}: {e}"));
+            pair.drive();
+        }
+        assert_eq!(
+            pair.client.session.refresh_keys(),
+            Err(Error::TooManyKeyUpdates),
+            "round {round}: the 33rd"
+        );
+        assert!(pair.server.session.error().is_none(), "round {round}");
+        // The peer took all 32, and the connection works both ways.
+        pair.transfer(b"after 32 updates", Dir::ClientToServer)
+            .unwrap();
+        pair.transfer(b"and back", Dir::ServerToClient).unwrap();
+    }
+    assert!(!Error::TooManyKeyUpdates.is_fatal());
+}
+
 #[test]
 fn key_update_needs_tls13_and_a_finished_handshake() {
     let mut pair = common::pair_on(KeyKind::EcdsaP256, TLS12, FaultPlan::CLEAN, 4);

@@ -3,7 +3,7 @@
 
 mod common;
 
-use tls_core::{Error, Limits, Session};
+use tls_core::{Error, Limits, ReadStatus, Session};
 use tls_test::certs::{KeyKind, Options, TLS12, TLS13};
 use tls_test::pair::pattern;
 use tls_test::rng::Rng;
@@ -300,6 +300,11 @@ fn has_plaintext_is_exact_after_every_call() {
                 }
             }
             let quick = server.has_plaintext();
+            assert_eq!(
+                server.read_status() == ReadStatus::Ready,
+                quick,
+                "seed {seed}, step {steps}"
+            );
             assert_eq!(
                 quick,
                 read_finds_plaintext(&mut server),

@@ -17,12 +17,8 @@ mod deadlines;
 mod pump;
 mod read;
 
-/// Ciphertext a record adds to its plaintext in the worst suite the engine supports
-/// (TLS 1.2 AES-GCM: 5 header + 8 explicit nonce + 16 tag; TLS 1.3 adds 22).
-const WORST_OVERHEAD: usize = 29;
-
-/// Largest plaintext in one record.
-const MAX_FRAGMENT: usize = 16_384;
+// The worst per-record overhead and the largest plaintext per record, from the engine.
+use tls_core::record::{MAX_FRAGMENT, WORST_OVERHEAD};
 
 /// When [`TlsSocket::poll`] wants to be called again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
