@@ -49,6 +49,7 @@ impl PollAt {
     }
 }
 
+/// What the socket was made for: the config of its connections.
 enum Role {
     Client {
         config: Arc<ClientConfig>,
@@ -57,6 +58,19 @@ enum Role {
     Server {
         config: Arc<ServerConfig>,
     },
+}
+
+/// Where the socket's connection is; the engine's own state (handshake, close_notify
+/// both ways, fatal error) is the session's, asked for, never copied.
+enum Conn {
+    /// No connection: not yet connected or listening, or closed before one came.
+    Idle,
+    /// A server waiting for its connection, with the config to serve it.
+    Listening(Arc<ServerConfig>),
+    /// A connection, from `connect` or an arrived one, until the socket is reused.
+    Active(Session),
+    /// [`TlsSocket::abort`] was called; the session stays for its getters.
+    Aborted(Option<Session>),
 }
 
 /// A TLS connection over a smoltcp TCP socket, client or server.
@@ -117,16 +131,13 @@ pub struct TlsSocket {
     handle: SocketHandle,
     role: Role,
     options: Options,
-    session: Option<Session>,
-    /// `listen` was called and no connection has arrived yet.
-    listening: bool,
+    conn: Conn,
     /// When the handshake deadline started (first poll after connect, or the poll that
     /// saw a connection arrive).
     started: Option<Instant>,
+    /// The first fatal error: the engine's, or the socket's own (RST, deadlines).
     error: Option<Error>,
-    /// Ciphertext (or the TCP FIN) was fed to the engine since `poll` last looked at what
-    /// it means: plaintext, the end of the stream, or an error.
-    undecrypted: bool,
+    /// `close` was called (the engine holds a close during the handshake without saying).
     close_requested: bool,
     /// We called `tcp::Socket::close` (FIN queued).
     fin_sent: bool,
@@ -134,7 +145,6 @@ pub struct TlsSocket {
     peer_fin: bool,
     /// The linger timeout has been handed to the TCP socket.
     lingering: bool,
-    aborted: bool,
     /// Write-stall watch: the send ring's length when last looked at, whether it has
     /// shrunk (bytes acknowledged) since `poll` last looked, and since when output has
     /// waited with nothing acknowledged.
@@ -150,13 +160,13 @@ impl core::fmt::Debug for TlsSocket {
         f.debug_struct("TlsSocket")
             .field("handle", &self.handle)
             .field("server", &matches!(self.role, Role::Server { .. }))
-            .field("session", &self.session)
-            .field("listening", &self.listening)
+            .field("session", &self.session())
+            .field("listening", &matches!(self.conn, Conn::Listening(_)))
+            .field("aborted", &matches!(self.conn, Conn::Aborted(_)))
             .field("error", &self.error)
             .field("close_requested", &self.close_requested)
             .field("fin_sent", &self.fin_sent)
             .field("peer_fin", &self.peer_fin)
-            .field("aborted", &self.aborted)
             .finish_non_exhaustive()
     }
 }
@@ -191,16 +201,13 @@ impl TlsSocket {
             handle,
             role,
             options,
-            session: None,
-            listening: false,
+            conn: Conn::Idle,
             started: None,
             error: None,
-            undecrypted: false,
             close_requested: false,
             fin_sent: false,
             peer_fin: false,
             lingering: false,
-            aborted: false,
             queue_mark: 0,
             acked: false,
             stalled_since: None,
@@ -208,18 +215,15 @@ impl TlsSocket {
         }
     }
 
-    /// Forgets the previous connection, so the socket can be used again.
-    fn reset(&mut self) {
-        self.session = None;
-        self.listening = false;
+    /// Starts over in `conn`, forgetting the previous connection.
+    fn reset(&mut self, conn: Conn) {
+        self.conn = conn;
         self.started = None;
         self.error = None;
-        self.undecrypted = false;
         self.close_requested = false;
         self.fin_sent = false;
         self.peer_fin = false;
         self.lingering = false;
-        self.aborted = false;
         self.queue_mark = 0;
         self.acked = false;
         self.stalled_since = None;
@@ -256,8 +260,7 @@ impl TlsSocket {
         if !self.options.nagle {
             tcp.set_nagle_enabled(false);
         }
-        self.reset();
-        self.session = Some(session);
+        self.reset(Conn::Active(session));
         Ok(())
     }
 
@@ -267,17 +270,17 @@ impl TlsSocket {
     where
         T: Into<IpListenEndpoint>,
     {
-        if !matches!(self.role, Role::Server { .. }) {
+        let Role::Server { config } = &self.role else {
             return Err(Error::InvalidState);
-        }
+        };
+        let config = config.clone();
         self.options.limits.validate()?;
         let tcp = sockets.get_mut::<tcp::Socket>(self.handle);
         tcp.listen(endpoint)?;
         if !self.options.nagle {
             tcp.set_nagle_enabled(false);
         }
-        self.reset();
-        self.listening = true;
+        self.reset(Conn::Listening(config));
         Ok(())
     }
 
@@ -295,37 +298,31 @@ impl TlsSocket {
     /// turns a clean end or a truncation found in the received bytes into the socket's
     /// state, and a fatal error into its alert, then the FIN.
     pub fn poll(&mut self, now: Instant, sockets: &mut SocketSet<'_>) -> PollAt {
-        if self.aborted {
-            return PollAt::Ingress;
-        }
         let tcp = sockets.get_mut::<tcp::Socket>(self.handle);
         let mut progress = false;
-        if self.session.is_none() {
-            if !self.listening {
-                return PollAt::Ingress;
-            }
+        if let Conn::Listening(config) = &self.conn {
             match tcp.state() {
                 tcp::State::Listen | tcp::State::SynReceived => return PollAt::Ingress,
                 tcp::State::Closed | tcp::State::TimeWait => {
                     // The connection came and went between two polls.
-                    self.listening = false;
+                    self.conn = Conn::Idle;
                     self.fail(Error::Reset);
                     return PollAt::Now;
                 }
                 _ => {}
             }
-            let Role::Server { config } = &self.role else {
-                unreachable!("only servers listen")
-            };
-            self.listening = false;
             match Session::server(config.clone(), self.options.limits) {
-                Ok(session) => self.session = Some(session),
+                Ok(session) => self.conn = Conn::Active(session),
                 Err(e) => {
+                    self.conn = Conn::Idle;
                     self.fail(e.into());
                     return PollAt::Now;
                 }
             }
             progress = true;
+        }
+        if !matches!(self.conn, Conn::Active(_)) {
+            return PollAt::Ingress;
         }
         if self.started.is_none() {
             self.started = Some(now);
@@ -336,11 +333,11 @@ impl TlsSocket {
         progress |= self.pull_input(tcp);
         progress |= self.push_output(tcp);
         progress |= self.watch_tcp(tcp);
-        if self.undecrypted {
-            progress |= self.probe();
-            progress |= self.push_output(tcp);
+        if self.note_end() {
+            progress = true;
+            self.push_output(tcp);
         }
-        // After probe, so an error found in the input sends its alert and FIN now.
+        // After note_end, so an error found in the input sends its alert and FIN now.
         progress |= self.finish(tcp);
         self.linger(tcp);
         progress |= self.discard_after_error(tcp);
@@ -368,7 +365,7 @@ impl TlsSocket {
         if let Some(e) = &self.error {
             return Err(e.clone());
         }
-        let Some(session) = self.session.as_ref() else {
+        let Some(session) = self.session() else {
             return Err(Error::InvalidState);
         };
         if session.is_handshaking() || data.is_empty() {
@@ -393,7 +390,7 @@ impl TlsSocket {
     }
 
     fn check_send(&self) -> Result<(), Error> {
-        if self.aborted {
+        if matches!(self.conn, Conn::Aborted(_)) {
             return Err(Error::InvalidState);
         }
         // The same error tls-core and every tls-unix flavour give for a write after close.
@@ -414,7 +411,7 @@ impl TlsSocket {
             return false;
         }
         let tcp = sockets.get::<tcp::Socket>(self.handle);
-        let staged = self.session.as_ref().map_or(0, |s| s.pending_tls().len());
+        let staged = self.session().map_or(0, |s| s.pending_tls().len());
         let free = tcp.send_capacity() - tcp.send_queue();
         free > staged + WORST_OVERHEAD
     }
@@ -423,16 +420,16 @@ impl TlsSocket {
     /// engine decrypts records as they arrive: see [`Session::has_plaintext`]); records
     /// still in the TCP receive ring are taken in by the next [`poll`](Self::poll) or read.
     pub fn can_recv(&self) -> bool {
-        !self.aborted && self.session.as_ref().is_some_and(Session::has_plaintext)
+        self.active().is_some_and(Session::has_plaintext)
     }
 
     /// Whether sending is open: the handshake is done, [`close`](Self::close) has not
     /// been called, there is no fatal error, and TCP's send half is open.
     pub fn may_send(&self, sockets: &SocketSet<'_>) -> bool {
-        if self.aborted || self.close_requested || self.error.is_some() {
+        if self.close_requested || self.error.is_some() {
             return false;
         }
-        let Some(session) = &self.session else {
+        let Some(session) = self.active() else {
             return false;
         };
         !session.is_handshaking()
@@ -446,12 +443,13 @@ impl TlsSocket {
         if self.can_recv() {
             return true;
         }
-        if self.aborted || self.error.is_some() {
+        if self.error.is_some() {
             return false;
         }
-        match &self.session {
-            Some(session) => !session.peer_has_closed(),
-            None => self.listening,
+        match &self.conn {
+            Conn::Active(session) => !session.peer_has_closed(),
+            Conn::Listening(_) => true,
+            Conn::Idle | Conn::Aborted(_) => false,
         }
     }
 
@@ -460,23 +458,23 @@ impl TlsSocket {
     /// (half-close). Called during the handshake, it takes effect when the handshake
     /// completes; on a socket that is not connected, it closes the TCP socket.
     pub fn close(&mut self, sockets: &mut SocketSet<'_>) {
-        if self.aborted || self.close_requested {
+        if matches!(self.conn, Conn::Aborted(_)) || self.close_requested {
             return;
         }
         self.close_requested = true;
         let tcp = sockets.get_mut::<tcp::Socket>(self.handle);
-        match self.session.as_mut() {
-            None => {
-                self.listening = false;
-                tcp.close();
-                self.fin_sent = true;
-            }
-            Some(session) => {
+        match &mut self.conn {
+            Conn::Active(session) => {
                 if let Err(e) = session.close() {
                     self.fail(e.into());
                 }
                 self.push_output(tcp);
                 self.finish(tcp);
+            }
+            _ => {
+                self.conn = Conn::Idle;
+                tcp.close();
+                self.fin_sent = true;
             }
         }
     }
@@ -489,14 +487,18 @@ impl TlsSocket {
     /// throw that alert away.
     pub fn abort(&mut self, sockets: &mut SocketSet<'_>) {
         sockets.get_mut::<tcp::Socket>(self.handle).abort();
-        self.aborted = true;
-        self.listening = false;
+        self.conn = match core::mem::replace(&mut self.conn, Conn::Idle) {
+            Conn::Active(session) => Conn::Aborted(Some(session)),
+            _ => Conn::Aborted(None),
+        };
     }
 
     /// Sends a TLS 1.3 KeyUpdate asking the peer to update its keys too.
     pub fn refresh_keys(&mut self, sockets: &mut SocketSet<'_>) -> Result<(), Error> {
         self.check_send()?;
-        let session = self.session.as_mut().ok_or(Error::InvalidState)?;
+        let Conn::Active(session) = &mut self.conn else {
+            return Err(Error::InvalidState);
+        };
         let result = session.refresh_keys();
         let tcp = sockets.get_mut::<tcp::Socket>(self.handle);
         self.push_output(tcp);
@@ -508,21 +510,20 @@ impl TlsSocket {
     /// The next engine event (handshake complete, peer closed, closed, keys updated),
     /// oldest first.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.session.as_mut()?.poll_event()
+        match &mut self.conn {
+            Conn::Active(session) => session.poll_event(),
+            _ => None,
+        }
     }
 
     /// Whether a connection is being made: TCP connecting or the TLS handshake running.
     pub fn is_handshaking(&self) -> bool {
-        self.error.is_none()
-            && !self.aborted
-            && self.session.as_ref().is_some_and(|s| s.is_handshaking())
+        self.error.is_none() && self.active().is_some_and(Session::is_handshaking)
     }
 
     /// Whether the handshake has completed (it stays true after the connection ends).
     pub fn is_established(&self) -> bool {
-        self.session
-            .as_ref()
-            .is_some_and(|s| s.handshake_info().is_some())
+        self.handshake_info().is_some()
     }
 
     /// Whether the connection is over in both directions: close_notify sent and received
@@ -530,24 +531,23 @@ impl TlsSocket {
     pub fn is_closed(&self, sockets: &SocketSet<'_>) -> bool {
         let tcp = sockets.get::<tcp::Socket>(self.handle);
         let tcp_done = matches!(tcp.state(), tcp::State::Closed | tcp::State::TimeWait);
-        if self.aborted || self.error.is_some() {
+        if matches!(self.conn, Conn::Aborted(_)) || self.error.is_some() {
             return tcp_done;
         }
         let tls_done = self
-            .session
-            .as_ref()
+            .session()
             .is_some_and(|s| s.peer_has_closed() && s.is_closed_for_send() && !s.has_output());
         tls_done && tcp_done
     }
 
     /// What the handshake negotiated, once it is complete.
     pub fn handshake_info(&self) -> Option<&HandshakeInfo> {
-        self.session.as_ref()?.handshake_info()
+        self.session()?.handshake_info()
     }
 
     /// The peer's certificate chain, leaf first, once the handshake has verified it.
     pub fn peer_certificates(&self) -> Option<&[CertificateDer<'static>]> {
-        self.session.as_ref()?.peer_certificates()
+        self.session()?.peer_certificates()
     }
 
     /// The socket's fatal error, if it has one.
@@ -557,13 +557,24 @@ impl TlsSocket {
 
     /// The engine, for reading its state (`None` before a connection).
     pub fn session(&self) -> Option<&Session> {
-        self.session.as_ref()
+        match &self.conn {
+            Conn::Active(session) | Conn::Aborted(Some(session)) => Some(session),
+            _ => None,
+        }
+    }
+
+    /// The session of a connection that runs (not aborted).
+    pub(super) fn active(&self) -> Option<&Session> {
+        match &self.conn {
+            Conn::Active(session) => Some(session),
+            _ => None,
+        }
     }
 
     /// Heap bytes this socket holds now for buffers: the engine's (see
     /// [`Session::buffered_bytes`]); the socket has none of its own. Not counting rustls'
     /// own state or the TCP rings (see the crate docs for the full figure).
     pub fn buffered_bytes(&self) -> usize {
-        self.session.as_ref().map_or(0, Session::buffered_bytes)
+        self.session().map_or(0, Session::buffered_bytes)
     }
 }

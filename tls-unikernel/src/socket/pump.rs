@@ -3,7 +3,9 @@
 
 use smoltcp::socket::tcp;
 
-use super::{TlsSocket, MAX_FRAGMENT, WORST_OVERHEAD};
+use tls_core::ReadStatus;
+
+use super::{Conn, TlsSocket, MAX_FRAGMENT, WORST_OVERHEAD};
 use crate::Error;
 
 impl TlsSocket {
@@ -16,7 +18,7 @@ impl TlsSocket {
 
     /// Copies received ciphertext from the TCP receive ring into the engine.
     pub(super) fn pull_input(&mut self, tcp: &mut tcp::Socket<'_>) -> bool {
-        let Some(session) = self.session.as_mut() else {
+        let Conn::Active(session) = &mut self.conn else {
             return false;
         };
         let mut progress = false;
@@ -33,20 +35,16 @@ impl TlsSocket {
             });
             match taken {
                 Ok(Ok(0)) => break,
-                Ok(Ok(_)) => {
-                    progress = true;
-                    self.undecrypted = true;
-                }
+                Ok(Ok(_)) => progress = true,
                 Ok(Err(e)) => {
                     failed = Some(Error::from(e));
                     break;
                 }
                 Err(tcp::RecvError::Finished) => {
                     if !self.peer_fin {
+                        // `note_end` and reads report what the end means.
                         self.peer_fin = true;
                         session.read_tls_eof();
-                        // recv reports what the end means (clean or truncated).
-                        self.undecrypted = true;
                         progress = true;
                     }
                     break;
@@ -64,7 +62,7 @@ impl TlsSocket {
     /// Drains the engine's pending output into the TCP send ring, as far as it has room.
     pub(super) fn push_output(&mut self, tcp: &mut tcp::Socket<'_>) -> bool {
         self.track_acks(tcp);
-        let Some(session) = self.session.as_mut() else {
+        let Conn::Active(session) = &mut self.conn else {
             return false;
         };
         let mut progress = false;
@@ -92,7 +90,7 @@ impl TlsSocket {
         if self.error.is_some() {
             return false;
         }
-        let Some(session) = &self.session else {
+        let Some(session) = self.active() else {
             return false;
         };
         match tcp.state() {
@@ -118,7 +116,7 @@ impl TlsSocket {
         if self.fin_sent {
             return false;
         }
-        let Some(session) = &self.session else {
+        let Some(session) = self.active() else {
             return false;
         };
         let done_sending = match &self.error {
@@ -138,7 +136,7 @@ impl TlsSocket {
         if self.lingering || !self.fin_sent {
             return;
         }
-        let Some(session) = &self.session else {
+        let Some(session) = self.active() else {
             return;
         };
         // Only once everything we sent has been acknowledged: a peer that is merely slow
@@ -153,30 +151,26 @@ impl TlsSocket {
         }
     }
 
-    /// Looks at what the input fed since the last look means (without reading any
-    /// plaintext): returns true if it is news for the application: plaintext to read, the
-    /// peer's close_notify after all data, or a fatal error (recorded in the socket).
-    pub(super) fn probe(&mut self) -> bool {
-        let Some(session) = self.session.as_mut() else {
+    /// Records the end of the stream the engine reports as the socket's error once the
+    /// plaintext before it has been read: a truncation, or the engine's fatal error. True
+    /// if that is news.
+    pub(super) fn note_end(&mut self) -> bool {
+        let Some(session) = self.active() else {
             return false;
         };
-        if session.is_handshaking() && session.error().is_none() && !self.peer_fin {
+        let end = match session.read_status() {
+            ReadStatus::Truncated => tls_core::Error::Truncated,
+            ReadStatus::Failed => match session.error() {
+                Some(e) => e.clone(),
+                None => return false,
+            },
+            _ => return false,
+        };
+        if self.error.is_some() {
             return false;
         }
-        self.undecrypted = false;
-        if session.has_plaintext() {
-            return true;
-        }
-        // No plaintext (`has_plaintext` is exact), so this lends nothing: it tells the
-        // clean end, a truncation and an error from "wait for more".
-        match session.recv_with(|_| 0) {
-            Ok(_) => true,
-            Err(tls_core::Error::WouldBlock) => false,
-            Err(e) => {
-                self.fail(e.into());
-                true
-            }
-        }
+        self.fail(end.into());
+        true
     }
 
     pub(super) fn encrypt_into_ring(
@@ -187,7 +181,7 @@ impl TlsSocket {
     ) -> Result<(), Error> {
         self.track_acks(tcp);
         while *taken < data.len() {
-            let Some(session) = self.session.as_mut() else {
+            let Conn::Active(session) = &mut self.conn else {
                 break;
             };
             if session.has_output() {
