@@ -1,5 +1,6 @@
-//! [`TlsSocket`]: one TLS connection over one smoltcp TCP socket, and the pump that moves
-//! bytes between them.
+//! [`TlsSocket`]: one TLS connection over one smoltcp TCP socket. This module is its
+//! API (construction, plaintext calls, getters); `pump` moves the bytes, `read` reads,
+//! `deadlines` bounds what a peer may hold.
 
 use alloc::sync::Arc;
 
@@ -120,13 +121,10 @@ enum Conn {
 /// peer leaves unacknowledged for [`Options::write_timeout`] is [`Error::WriteTimeout`].
 /// These are sticky; reads still return the plaintext received intact before them.
 ///
-/// After any fatal error the socket ends the connection itself, with no call from the
-/// embedder: it queues the engine's alert (after whatever was queued before it, such as
-/// session tickets) in the TCP send ring, then the TCP FIN, and discards what the peer
-/// still sends; if TCP has not closed [`Options::error_linger`] after the error, it
-/// resets it. Do not [`abort`](Self::abort) on an error: that would throw the alert away
-/// with an RST. Wait for [`is_closed`](Self::is_closed) instead (bounded by
-/// `error_linger`), then remove the TCP socket.
+/// After any fatal error the socket sends its alert, then the TCP FIN, by itself (see the
+/// crate docs, "On a real wire"): do not [`abort`](Self::abort), which would throw the
+/// alert away; wait for [`is_closed`](Self::is_closed) (bounded by
+/// [`Options::error_linger`]), then remove the TCP socket.
 pub struct TlsSocket {
     handle: SocketHandle,
     role: Role,
@@ -282,71 +280,6 @@ impl TlsSocket {
         }
         self.reset(Conn::Listening(config));
         Ok(())
-    }
-
-    // ------------------------------------------------------------------ the pump
-
-    /// Moves bytes between the engine and the TCP socket and watches the connection;
-    /// call it after every `Interface::poll`. Returns when it wants to be called again.
-    ///
-    /// In order: starts the server engine when a connection has arrived; copies received
-    /// ciphertext from the TCP receive ring into the engine (unless unread plaintext is
-    /// above its limit); drains the engine's output into the TCP send ring; sends the TCP
-    /// FIN once close_notify (or a fatal alert) is out; notices RST, FIN before
-    /// close_notify and the deadlines ([`Options::handshake_timeout`],
-    /// [`Options::write_timeout`], and [`Options::error_linger`] after a fatal error);
-    /// turns a clean end or a truncation found in the received bytes into the socket's
-    /// state, and a fatal error into its alert, then the FIN.
-    pub fn poll(&mut self, now: Instant, sockets: &mut SocketSet<'_>) -> PollAt {
-        let tcp = sockets.get_mut::<tcp::Socket>(self.handle);
-        let mut progress = false;
-        if let Conn::Listening(config) = &self.conn {
-            match tcp.state() {
-                tcp::State::Listen | tcp::State::SynReceived => return PollAt::Ingress,
-                tcp::State::Closed | tcp::State::TimeWait => {
-                    // The connection came and went between two polls.
-                    self.conn = Conn::Idle;
-                    self.fail(Error::Reset);
-                    return PollAt::Now;
-                }
-                _ => {}
-            }
-            match Session::server(config.clone(), self.options.limits) {
-                Ok(session) => self.conn = Conn::Active(session),
-                Err(e) => {
-                    self.conn = Conn::Idle;
-                    self.fail(e.into());
-                    return PollAt::Now;
-                }
-            }
-            progress = true;
-        }
-        if !matches!(self.conn, Conn::Active(_)) {
-            return PollAt::Ingress;
-        }
-        if self.started.is_none() {
-            self.started = Some(now);
-            if tcp.keep_alive().is_none() {
-                tcp.set_keep_alive(self.options.keep_alive);
-            }
-        }
-        progress |= self.pull_input(tcp);
-        progress |= self.push_output(tcp);
-        progress |= self.watch_tcp(tcp);
-        if self.note_end() {
-            progress = true;
-            self.push_output(tcp);
-        }
-        // After note_end, so an error found in the input sends its alert and FIN now.
-        progress |= self.finish(tcp);
-        self.linger(tcp);
-        progress |= self.discard_after_error(tcp);
-        let wake = self.deadlines(now, tcp);
-        if progress {
-            PollAt::Now
-        } else {
-            wake
-        }
     }
 
     // ------------------------------------------------------------------ plaintext

@@ -1,14 +1,80 @@
-//! The pump's private steps: moving ciphertext between the engine and the TCP rings,
-//! and turning what TCP and the engine report into the socket's state.
+//! The pump, [`TlsSocket::poll`], and its steps: moving ciphertext between the engine
+//! and the TCP rings, and turning what TCP and the engine report into the socket's state.
 
+use smoltcp::iface::SocketSet;
 use smoltcp::socket::tcp;
+use smoltcp::time::Instant;
+use tls_core::{ReadStatus, Session};
 
-use tls_core::ReadStatus;
-
-use super::{Conn, TlsSocket, MAX_FRAGMENT, WORST_OVERHEAD};
+use super::{Conn, PollAt, TlsSocket, MAX_FRAGMENT, WORST_OVERHEAD};
 use crate::Error;
+#[cfg(doc)]
+use crate::Options;
 
 impl TlsSocket {
+    /// Moves bytes between the engine and the TCP socket and watches the connection;
+    /// call it after every `Interface::poll`. Returns when it wants to be called again.
+    ///
+    /// In order: starts the server engine when a connection has arrived; copies received
+    /// ciphertext from the TCP receive ring into the engine (unless unread plaintext is
+    /// above its limit); drains the engine's output into the TCP send ring; sends the TCP
+    /// FIN once close_notify (or a fatal alert) is out; notices RST, FIN before
+    /// close_notify and the deadlines ([`Options::handshake_timeout`],
+    /// [`Options::write_timeout`], and [`Options::error_linger`] after a fatal error);
+    /// turns a clean end or a truncation found in the received bytes into the socket's
+    /// state, and a fatal error into its alert, then the FIN.
+    pub fn poll(&mut self, now: Instant, sockets: &mut SocketSet<'_>) -> PollAt {
+        let tcp = sockets.get_mut::<tcp::Socket>(self.handle);
+        let mut progress = false;
+        if let Conn::Listening(config) = &self.conn {
+            match tcp.state() {
+                tcp::State::Listen | tcp::State::SynReceived => return PollAt::Ingress,
+                tcp::State::Closed | tcp::State::TimeWait => {
+                    // The connection came and went between two polls.
+                    self.conn = Conn::Idle;
+                    self.fail(Error::Reset);
+                    return PollAt::Now;
+                }
+                _ => {}
+            }
+            match Session::server(config.clone(), self.options.limits) {
+                Ok(session) => self.conn = Conn::Active(session),
+                Err(e) => {
+                    self.conn = Conn::Idle;
+                    self.fail(e.into());
+                    return PollAt::Now;
+                }
+            }
+            progress = true;
+        }
+        if !matches!(self.conn, Conn::Active(_)) {
+            return PollAt::Ingress;
+        }
+        if self.started.is_none() {
+            self.started = Some(now);
+            if tcp.keep_alive().is_none() {
+                tcp.set_keep_alive(self.options.keep_alive);
+            }
+        }
+        progress |= self.pull_input(tcp);
+        progress |= self.push_output(tcp);
+        progress |= self.watch_tcp(tcp);
+        if self.note_end() {
+            progress = true;
+            self.push_output(tcp);
+        }
+        // After note_end, so an error found in the input sends its alert and FIN now.
+        progress |= self.finish(tcp);
+        self.linger(tcp);
+        progress |= self.discard_after_error(tcp);
+        let wake = self.deadlines(now, tcp);
+        if progress {
+            PollAt::Now
+        } else {
+            wake
+        }
+    }
+
     /// Records the first fatal error; later ones are consequences of it.
     pub(super) fn fail(&mut self, e: Error) {
         if self.error.is_none() {
