@@ -27,8 +27,10 @@
 //! let server = net.nodes[B].sockets.add(tcp::Socket::new(ring(), ring()));
 //! let client = net.nodes[A].sockets.add(tcp::Socket::new(ring(), ring()));
 //! net.tcp(B, server).listen(80).unwrap();
-//! let cx = net.nodes[A].iface.context();
-//! net.tcp(A, client).connect(cx, (IpAddress::v4(192, 0, 2, 2), 80), 49152).unwrap();
+//! let side = &mut net.nodes[A];
+//! let cx = side.iface.context();
+//! let socket = side.sockets.get_mut::<tcp::Socket>(client);
+//! socket.connect(cx, (IpAddress::v4(192, 0, 2, 2), 80), 49152).unwrap();
 //! let rounds = net
 //!     .drive_bounded(1000, |net| Tick::done_if(net.tcp(A, client).may_send()))
 //!     .unwrap();
