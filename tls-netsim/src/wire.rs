@@ -112,12 +112,23 @@ impl Wire {
         self.0.borrow().mtu
     }
 
-    /// The device of `side` (0 or 1), to pass to `Interface::poll`.
+    /// The device of `side` (0 or 1), to pass to `Interface::poll`. Configure the wire
+    /// first: an end keeps the capabilities (MTU, checksums) it was made with.
     pub fn end(&self, side: usize) -> WireEnd {
         assert!(side < 2, "a wire has two sides");
+        let link = self.0.borrow();
+        let mut caps = DeviceCapabilities::default();
+        caps.medium = Medium::Ip;
+        caps.max_transmission_unit = link.mtu;
+        caps.checksum = if link.checksums {
+            ChecksumCapabilities::default()
+        } else {
+            ChecksumCapabilities::ignored()
+        };
         WireEnd {
             wire: self.clone(),
             side,
+            caps,
         }
     }
 
@@ -189,6 +200,8 @@ impl Link {
 pub struct WireEnd {
     wire: Wire,
     side: usize,
+    /// Asked for on every poll and packet: kept here, not behind the wire's `RefCell`.
+    caps: DeviceCapabilities,
 }
 
 /// A received packet; its buffer goes back to the wire once consumed.
@@ -269,15 +282,6 @@ impl Device for WireEnd {
     }
 
     fn capabilities(&self) -> DeviceCapabilities {
-        let link = self.wire.0.borrow();
-        let mut caps = DeviceCapabilities::default();
-        caps.medium = Medium::Ip;
-        caps.max_transmission_unit = link.mtu;
-        caps.checksum = if link.checksums {
-            ChecksumCapabilities::default()
-        } else {
-            ChecksumCapabilities::ignored()
-        };
-        caps
+        self.caps.clone()
     }
 }
