@@ -1,8 +1,8 @@
 //! TLS over smoltcp (tls-unikernel) against plain TCP on the same stacks and against
 //! tls-core alone, all in one process and in memory. See `benches/README.md`.
 //!
-//! Two smoltcp 0.14 interfaces are joined by `tls_unikernel::wire` (lossless, no delay)
-//! and driven on a simulated clock. Each iteration moves 1 MiB client -> server over an
+//! Two smoltcp 0.14 interfaces are joined by `tls_netsim`'s wire (lossless, no delay)
+//! and driven by its bounded simulated-clock loop. Each iteration moves 1 MiB client -> server over an
 //! established connection, in 16 KiB writes, into a 64 KiB read buffer:
 //!
 //! * `unikernel/<mtu>/tls-smoltcp`: `TlsSocket::send_slice` / `recv_slice`, TLS 1.3
@@ -27,13 +27,13 @@ use criterion::{Criterion, Throughput};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ServerConfig};
 use tls_core::{Error as TlsError, Event, Limits, Session};
+use tls_netsim::{Net as Pair, Tick, Wire, A, B};
 use tls_test::certs::{KeyKind, Options, Pki, TLS13};
 use tls_unikernel::smoltcp::iface::SocketHandle;
 use tls_unikernel::smoltcp::socket::tcp;
 use tls_unikernel::smoltcp::time::{Duration as NetDuration, Instant as NetInstant};
 use tls_unikernel::smoltcp::wire::{IpAddress, IpCidr};
-use tls_unikernel::wire::{Pair, Wire, A, B};
-use tls_unikernel::{Options as NetOptions, PollAt, TlsSocket};
+use tls_unikernel::{Options as NetOptions, TlsSocket};
 
 /// Plaintext moved client to server per iteration.
 const BYTES: usize = 1 << 20;
@@ -88,11 +88,8 @@ enum Endpoints {
 struct Net {
     pair: Pair,
     ends: Endpoints,
-    now: NetInstant,
     pattern: Vec<u8>,
     buf: Vec<u8>,
-    /// Poll rounds run so far.
-    rounds: u64,
 }
 
 impl Net {
@@ -111,6 +108,7 @@ impl Net {
             Wire::new(mtu)
         };
         let mut pair = Pair::new(wire, addrs, now, 7);
+        pair.round = ROUND;
         let mut add = |side: usize| {
             let mut socket = tcp::Socket::new(
                 tcp::SocketBuffer::new(vec![0; RING]),
@@ -118,15 +116,17 @@ impl Net {
             );
             socket.set_ack_delay(None);
             socket.set_nagle_enabled(false);
-            pair.sockets[side].add(socket)
+            pair.nodes[side].sockets.add(socket)
         };
         let (client_tcp, server_tcp) = (add(A), add(B));
-        let cx = pair.ifaces[A].context();
+        let cx = pair.nodes[A].iface.context();
         let ends = match tls {
             Some((client_config, server_config)) => {
                 let mut server =
                     TlsSocket::server(server_tcp, server_config.clone(), NetOptions::default());
-                server.listen(&mut pair.sockets[B], 443).expect("listen");
+                server
+                    .listen(&mut pair.nodes[B].sockets, 443)
+                    .expect("listen");
                 let name = ServerName::try_from("localhost").expect("name");
                 let mut client = TlsSocket::client(
                     client_tcp,
@@ -135,7 +135,7 @@ impl Net {
                     NetOptions::default(),
                 );
                 client
-                    .connect(cx, &mut pair.sockets[A], (SERVER_IP, 443), 49152)
+                    .connect(cx, &mut pair.nodes[A].sockets, (SERVER_IP, 443), 49152)
                     .expect("connect");
                 Endpoints::Tls {
                     client: Box::new(client),
@@ -143,11 +143,13 @@ impl Net {
                 }
             }
             None => {
-                pair.sockets[B]
+                pair.nodes[B]
+                    .sockets
                     .get_mut::<tcp::Socket>(server_tcp)
                     .listen(443)
                     .expect("listen");
-                pair.sockets[A]
+                pair.nodes[A]
+                    .sockets
                     .get_mut::<tcp::Socket>(client_tcp)
                     .connect(cx, (SERVER_IP, 443), 49152)
                     .expect("connect");
@@ -160,66 +162,54 @@ impl Net {
         let mut net = Self {
             pair,
             ends,
-            now,
             pattern: (0..WRITE).map(|i| ((i * 31) ^ (i >> 7)) as u8).collect(),
             buf: vec![0; APP_BUF],
-            rounds: 0,
         };
-        net.drive(|net| match &net.ends {
-            Endpoints::Tls { client, server } => client.is_established() && server.is_established(),
-            Endpoints::Tcp { client, server } => {
-                net.pair.sockets[A].get::<tcp::Socket>(*client).may_send()
-                    && net.pair.sockets[B].get::<tcp::Socket>(*server).may_recv()
+        net.drive(|pair, ends, _, _| match ends {
+            Endpoints::Tls { client, server } => {
+                (client.is_established() && server.is_established(), false)
             }
+            Endpoints::Tcp { client, server } => (
+                pair.tcp(A, *client).may_send() && pair.tcp(B, *server).may_recv(),
+                false,
+            ),
         });
         net
     }
 
-    /// Poll rounds until `done`; jumps the simulated clock when nothing moves.
-    fn drive(&mut self, mut done: impl FnMut(&mut Self) -> bool) {
-        let mut idle = 0;
-        loop {
-            self.now += ROUND;
-            self.rounds += 1;
-            let mut progress = self.pair.poll(self.now);
-            let mut at = PollAt::Ingress;
-            if let Endpoints::Tls { client, server } = &mut self.ends {
-                at = client
-                    .poll(self.now, &mut self.pair.sockets[A])
-                    .min(server.poll(self.now, &mut self.pair.sockets[B]));
-                progress |= at == PollAt::Now;
+    /// Poll rounds until `step` (which returns done and whether it moved bytes) is done,
+    /// on tls-netsim's bounded loop; a stall fails the bench.
+    fn drive(
+        &mut self,
+        mut step: impl FnMut(&mut Pair, &mut Endpoints, &[u8], &mut [u8]) -> (bool, bool),
+    ) {
+        let Self {
+            pair,
+            ends,
+            pattern,
+            buf,
+        } = self;
+        pair.drive_bounded(u64::MAX, |pair| {
+            let mut tick = Tick::default();
+            if let Endpoints::Tls { client, server } = ends {
+                tick.poll(client.poll(pair.now, &mut pair.nodes[A].sockets));
+                tick.poll(server.poll(pair.now, &mut pair.nodes[B].sockets));
             }
-            if done(self) {
-                return;
-            }
-            if progress {
-                idle = 0;
-                continue;
-            }
-            idle += 1;
-            assert!(idle < 1000, "stalled");
-            let mut next = self.pair.poll_at(self.now);
-            if let PollAt::Time(t) = at {
-                next = Some(next.map_or(t, |n| n.min(t)));
-            }
-            if let Some(t) = next {
-                self.now = self.now.max(t);
-            }
-        }
+            let (done, moved) = step(pair, ends, pattern, buf);
+            tick.done = done;
+            tick.progress |= moved;
+            tick
+        })
+        .expect("stalled");
     }
 
     /// Moves `BYTES` client -> server.
     fn transfer(&mut self) {
         let (mut sent, mut got) = (0usize, 0usize);
-        self.drive(|net| {
-            let Net {
-                pair,
-                ends,
-                pattern,
-                buf,
-                ..
-            } = net;
-            let [client_set, server_set] = &mut pair.sockets;
+        self.drive(|pair, ends, pattern, buf| {
+            let [client, server] = &mut pair.nodes;
+            let (client_set, server_set) = (&mut client.sockets, &mut server.sockets);
+            let before = (sent, got);
             while sent < BYTES {
                 let offset = sent % WRITE;
                 let chunk = &pattern[offset..WRITE.min(offset + BYTES - sent)];
@@ -251,7 +241,7 @@ impl Net {
                 black_box(&buf[..n]);
                 got += n;
             }
-            got >= BYTES
+            (got >= BYTES, (sent, got) != before)
         });
     }
 }
@@ -417,14 +407,18 @@ fn run_profile(case: &str) {
         "tls-smoltcp" | "tcp-smoltcp" => {
             let tls = (case == "tls-smoltcp").then_some((&client_config, &server_config));
             let mut net = Net::new((mtu, offload), tls);
-            let start = (net.pair.wire.packets(), net.pair.wire.bytes(), net.rounds);
+            let start = (
+                net.pair.wire.packets(),
+                net.pair.wire.bytes(),
+                net.pair.rounds,
+            );
             Box::new(move || {
                 net.transfer();
                 let w = &net.pair.wire;
                 counts.set((
                     w.packets() - start.0,
                     w.bytes() - start.1,
-                    net.rounds - start.2,
+                    net.pair.rounds - start.2,
                 ));
             })
         }

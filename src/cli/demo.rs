@@ -9,12 +9,12 @@ use rustls::pki_types::ServerName;
 use tls_core::{Error as TlsError, Event, HandshakeInfo, Limits, Session};
 use tlsflow_pki::{KeyKind, Options, Pki, TLS12, TLS13};
 
+use tls_netsim::{Net as Pair, Tick, Wire, A, B};
 use tls_unikernel::smoltcp::iface::SocketHandle;
 use tls_unikernel::smoltcp::socket::tcp;
 use tls_unikernel::smoltcp::time::{Duration as NetDuration, Instant as NetInstant};
 use tls_unikernel::smoltcp::wire::{IpAddress, IpCidr};
-use tls_unikernel::wire::{Pair, Wire, A, B};
-use tls_unikernel::{Error as NetError, Options as NetOptions, PollAt, TlsSocket};
+use tls_unikernel::{Error as NetError, Options as NetOptions, TlsSocket};
 
 use super::Error;
 
@@ -236,8 +236,6 @@ struct Net {
     pair: Pair,
     client: TlsSocket,
     server: TlsSocket,
-    now: NetInstant,
-    rounds: u64,
 }
 
 impl Net {
@@ -252,6 +250,7 @@ impl Net {
             IpCidr::new(SERVER_IP, 24),
         ];
         let mut pair = Pair::new(Wire::new(WIRE_MTU), addrs, now, seed);
+        pair.round = ROUND;
         let mut add = |side: usize| -> SocketHandle {
             let mut socket = tcp::Socket::new(
                 tcp::SocketBuffer::new(vec![0; WIRE_RING]),
@@ -260,12 +259,12 @@ impl Net {
             // No delayed ACKs or Nagle: the wire has no latency to hide.
             socket.set_ack_delay(None);
             socket.set_nagle_enabled(false);
-            pair.sockets[side].add(socket)
+            pair.nodes[side].sockets.add(socket)
         };
         let (client_tcp, server_tcp) = (add(A), add(B));
         let mut server =
             TlsSocket::server(server_tcp, server_config.clone(), NetOptions::default());
-        server.listen(&mut pair.sockets[B], 443)?;
+        server.listen(&mut pair.nodes[B].sockets, 443)?;
         let name = ServerName::try_from("localhost")?;
         let mut client = TlsSocket::client(
             client_tcp,
@@ -273,85 +272,76 @@ impl Net {
             name,
             NetOptions::default(),
         );
-        let cx = pair.ifaces[A].context();
-        client.connect(cx, &mut pair.sockets[A], (SERVER_IP, 443), 49152)?;
+        let cx = pair.nodes[A].iface.context();
+        client.connect(cx, &mut pair.nodes[A].sockets, (SERVER_IP, 443), 49152)?;
         Ok(Self {
             pair,
             client,
             server,
-            now,
-            rounds: 0,
         })
     }
 
     /// Runs poll rounds until `f` (called after the interfaces and both TLS sockets have
-    /// been polled) says done. `f` returns (done, progress). A stall, or a million rounds
-    /// without an end, is an error.
+    /// been polled) says done, on tls-netsim's bounded loop. `f` returns (done,
+    /// progress). A stall, or ten million rounds without an end, is an error.
     fn drive<F>(&mut self, mut f: F) -> Result<(), Error>
     where
-        F: FnMut(&mut Self) -> Result<(bool, bool), Error>,
+        F: FnMut(&mut Pair, &mut TlsSocket, &mut TlsSocket) -> Result<(bool, bool), Error>,
     {
-        let mut idle = 0;
-        loop {
-            self.rounds += 1;
-            self.now += ROUND;
-            let mut progress = self.pair.poll(self.now);
-            let at = self
-                .client
-                .poll(self.now, &mut self.pair.sockets[A])
-                .min(self.server.poll(self.now, &mut self.pair.sockets[B]));
-            progress |= at == PollAt::Now;
-            let (done, moved) = f(self)?;
-            if done {
-                return Ok(());
+        let Self {
+            pair,
+            client,
+            server,
+        } = self;
+        let mut failed = None;
+        let stall = pair.drive_bounded(10_000_000, |pair| {
+            let mut tick = Tick::default();
+            tick.poll(client.poll(pair.now, &mut pair.nodes[A].sockets));
+            tick.poll(server.poll(pair.now, &mut pair.nodes[B].sockets));
+            match f(pair, client, server) {
+                Ok((done, moved)) => {
+                    tick.done = done;
+                    tick.progress |= moved;
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    tick.done = true;
+                }
             }
-            if progress || moved {
-                idle = 0;
-                continue;
-            }
-            // Nothing moved: jump the clock to the next timer, or give up.
-            idle += 1;
-            if idle > 1000 {
-                return Err("the unikernel connection stalled".into());
-            }
-            let mut next = self.pair.poll_at(self.now);
-            if let PollAt::Time(t) = at {
-                next = Some(next.map_or(t, |n| n.min(t)));
-            }
-            if let Some(t) = next {
-                self.now = self.now.max(t);
-            }
+            tick
+        });
+        if let Some(e) = failed {
+            return Err(e);
         }
+        stall.map_err(|stall| format!("the unikernel connection: {stall}"))?;
+        Ok(())
     }
 
     /// Drives the handshake to the end on both sides.
     fn handshake(&mut self) -> Result<(), Error> {
-        self.drive(|net| {
-            for socket in [&net.client, &net.server] {
+        self.drive(|_, client, server| {
+            for socket in [&*client, &*server] {
                 if let Some(e) = socket.error() {
                     return Err(format!("handshake failed: {e}").into());
                 }
             }
-            Ok((
-                net.client.is_established() && net.server.is_established(),
-                false,
-            ))
+            Ok((client.is_established() && server.is_established(), false))
         })
     }
 
     /// A clean close: the client sends close_notify, the server answers with its own
     /// once it has read everything (TLS 1.3 tickets reach the client on the way).
     fn close(&mut self) -> Result<(), Error> {
-        self.client.close(&mut self.pair.sockets[A]);
+        self.client.close(&mut self.pair.nodes[A].sockets);
         let (mut server_done, mut client_done) = (false, false);
         let mut buf = [0u8; 4096];
-        self.drive(|net| {
+        self.drive(|net, client, server| {
             let mut moved = false;
             if !server_done {
-                match net.server.recv_slice(&mut net.pair.sockets[B], &mut buf) {
+                match server.recv_slice(&mut net.nodes[B].sockets, &mut buf) {
                     Ok(n) => moved |= n > 0,
                     Err(NetError::Finished) => {
-                        net.server.close(&mut net.pair.sockets[B]);
+                        server.close(&mut net.nodes[B].sockets);
                         server_done = true;
                         moved = true;
                     }
@@ -359,7 +349,7 @@ impl Net {
                 }
             }
             if !client_done {
-                match net.client.recv_slice(&mut net.pair.sockets[A], &mut buf) {
+                match client.recv_slice(&mut net.nodes[A].sockets, &mut buf) {
                     Ok(n) => moved |= n > 0,
                     Err(NetError::Finished) => {
                         client_done = true;
@@ -380,14 +370,13 @@ impl Net {
         let mut received = digest::Context::new(&digest::SHA256);
         let (mut sent, mut got) = (0u64, 0u64);
         let mut buf = vec![0u8; 64 * 1024];
-        self.drive(|net| {
+        self.drive(|net, client, server| {
             let mut moved = false;
             while sent < total {
                 let offset = (sent % pattern.len() as u64) as usize;
                 let want = (total - sent).min((pattern.len() - offset) as u64) as usize;
-                let n = net
-                    .client
-                    .send_slice(&mut net.pair.sockets[A], &pattern[offset..offset + want])?;
+                let n = client
+                    .send_slice(&mut net.nodes[A].sockets, &pattern[offset..offset + want])?;
                 if n == 0 {
                     break;
                 }
@@ -396,7 +385,7 @@ impl Net {
                 moved = true;
             }
             loop {
-                let n = net.server.recv_slice(&mut net.pair.sockets[B], &mut buf)?;
+                let n = server.recv_slice(&mut net.nodes[B].sockets, &mut buf)?;
                 if n == 0 {
                     break;
                 }

@@ -1,4 +1,4 @@
-//! tls-unikernel: `TlsSocket`s on smoltcp interfaces over `tls_unikernel::wire`, in one
+//! tls-unikernel: `TlsSocket`s on smoltcp interfaces over `tls_netsim`'s wire, in one
 //! thread, with a TCP relay made of smoltcp sockets in the middle:
 //!
 //! ```text
@@ -10,7 +10,9 @@
 //! TCP checksums stay on (computed and verified on both wires), and a corrupted record
 //! travels in a valid segment, as it would behind a real middlebox. The wire needs no
 //! hook. Time is virtual: it stands still while anything moves and jumps to the next
-//! smoltcp timer when nothing does.
+//! smoltcp timer when nothing does. The conformance runner owns the loop (it calls
+//! [`World::drive`] once per step, for two wires at once), so this uses `tls_netsim::Net`'s
+//! poll and next-event calls rather than its `drive_bounded`.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -22,7 +24,7 @@ use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{IpAddress, IpCidr};
 use tls_core::rustls::pki_types::ServerName;
 use tls_core::Event;
-use tls_unikernel::wire::{Pair, Wire, A, B};
+use tls_netsim::{Net as Pair, Wire, A, B};
 use tls_unikernel::{Error, Options, PollAt, TlsSocket};
 
 use crate::conformance::relay::{How, Relayed, Tap, C2S, S2C};
@@ -74,8 +76,8 @@ struct World {
 impl World {
     fn sockets(&mut self, side: usize) -> (&mut TlsSocket, &mut SocketSet<'static>) {
         match side {
-            0 => (&mut self.tls[0], &mut self.net1.sockets[A]),
-            _ => (&mut self.tls[1], &mut self.net2.sockets[B]),
+            0 => (&mut self.tls[0], &mut self.net1.nodes[A].sockets),
+            _ => (&mut self.tls[1], &mut self.net2.nodes[B].sockets),
         }
     }
 
@@ -86,8 +88,12 @@ impl World {
         let mut pending = std::mem::take(&mut self.pending[dir]);
         let (ended, fin_sent) = (&mut self.ended[dir], &mut self.fin_sent[dir]);
         let (from, to) = {
-            let from_client = self.net1.sockets[B].get_mut::<tcp::Socket>(self.relay[C2S]);
-            let to_server = self.net2.sockets[A].get_mut::<tcp::Socket>(self.relay[S2C]);
+            let from_client = self.net1.nodes[B]
+                .sockets
+                .get_mut::<tcp::Socket>(self.relay[C2S]);
+            let to_server = self.net2.nodes[A]
+                .sockets
+                .get_mut::<tcp::Socket>(self.relay[S2C]);
             if dir == C2S {
                 (from_client, to_server)
             } else {
@@ -166,8 +172,9 @@ impl World {
             }
         }
         let now = self.now;
-        moved |= self.net1.poll(now);
-        moved |= self.net2.poll(now);
+        (self.net1.now, self.net2.now) = (now, now);
+        moved |= self.net1.poll_ifaces();
+        moved |= self.net2.poll_ifaces();
         for side in 0..2 {
             if self.dropped[side] {
                 continue;
@@ -182,7 +189,7 @@ impl World {
         }
         if !moved {
             // Idle: jump to the next timer.
-            let next = [self.net1.poll_at(now), self.net2.poll_at(now)]
+            let next = [self.net1.poll_at(), self.net2.poll_at()]
                 .into_iter()
                 .flatten()
                 .min();
@@ -307,23 +314,24 @@ impl Backend for Unikernel {
             2,
         );
         let options = Options::default();
-        let client_tcp = net1.sockets[A].add(tcp_socket());
-        let relay_in = net1.sockets[B].add(tcp_socket());
-        let relay_out = net2.sockets[A].add(tcp_socket());
-        let server_tcp = net2.sockets[B].add(tcp_socket());
+        let client_tcp = net1.nodes[A].sockets.add(tcp_socket());
+        let relay_in = net1.nodes[B].sockets.add(tcp_socket());
+        let relay_out = net2.nodes[A].sockets.add(tcp_socket());
+        let server_tcp = net2.nodes[B].sockets.add(tcp_socket());
 
         let name = ServerName::try_from(cfg.sni).unwrap().to_owned();
         let mut client = TlsSocket::client(client_tcp, cfg.client.clone(), name, options);
         let mut server = TlsSocket::server(server_tcp, cfg.server.clone(), options);
-        server.listen(&mut net2.sockets[B], PORT).unwrap();
-        net1.sockets[B]
+        server.listen(&mut net2.nodes[B].sockets, PORT).unwrap();
+        net1.nodes[B]
+            .sockets
             .get_mut::<tcp::Socket>(relay_in)
             .listen(PORT)
             .unwrap();
         // The relay forwards at once, as a middlebox with TCP_NODELAY does.
         for (sockets, handle) in [
-            (&mut net1.sockets[B], relay_in),
-            (&mut net2.sockets[A], relay_out),
+            (&mut net1.nodes[B].sockets, relay_in),
+            (&mut net2.nodes[A].sockets, relay_out),
         ] {
             sockets
                 .get_mut::<tcp::Socket>(handle)
@@ -332,18 +340,20 @@ impl Backend for Unikernel {
         if let Some(delay) = conn.delayed_ack {
             // The server's peer delays its ACKs.
             let delay = Duration::from_micros(delay.as_micros() as u64);
-            net2.sockets[A]
+            net2.nodes[A]
+                .sockets
                 .get_mut::<tcp::Socket>(relay_out)
                 .set_ack_delay(Some(delay));
         }
-        let cx = net2.ifaces[A].context();
-        net2.sockets[A]
+        let cx = net2.nodes[A].iface.context();
+        net2.nodes[A]
+            .sockets
             .get_mut::<tcp::Socket>(relay_out)
             .connect(cx, (ip(2, 2), PORT), 49153)
             .unwrap();
-        let cx = net1.ifaces[A].context();
+        let cx = net1.nodes[A].iface.context();
         client
-            .connect(cx, &mut net1.sockets[A], (ip(1, 2), PORT), 49152)
+            .connect(cx, &mut net1.nodes[A].sockets, (ip(1, 2), PORT), 49152)
             .unwrap();
 
         let world = Rc::new(RefCell::new(World {

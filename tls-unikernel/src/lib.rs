@@ -10,8 +10,6 @@
 //! [`TlsListener`] serves several at once. Plaintext goes through calls shaped like
 //! smoltcp's own (`send_slice`, `recv_slice`, `recv` with a closure, `can_send`,
 //! `can_recv`, `may_send`, `may_recv`, `close`, `abort`).
-//! [`wire`] (feature `medium-ip`) joins two interfaces in one process by an in-memory
-//! link, for demos and benchmarks that need no privileges.
 //!
 //! The crate is `#![no_std]` with `alloc` and has no unsafe code. It does **not** read a
 //! clock (time is the `now` argument of [`TlsSocket::poll`], used for its deadlines;
@@ -136,52 +134,14 @@
 //! 33 KB at the transfer peak). It fails if the idle TLS state passes 24 KiB or a peak
 //! passes the sum in the table.
 //!
-//! # smoltcp 0.14.0 defects, and the patched copy tlsflow builds with
+//! # smoltcp 0.14.0 defects
 //!
-//! The network simulation (tests/netsim.rs) found TCP-level hangs in smoltcp 0.14.0
-//! itself; none is in TLS, but a TLS connection hangs with them. tlsflow builds against a
-//! copy of smoltcp 0.14.0 with them fixed (`third_party/smoltcp`, selected with
-//! `[patch.crates-io]`; `third_party/smoltcp/PATCHES.md` has each change, its reasoning
-//! and its unit tests, worded for upstream). A `[patch]` applies only to the workspace that
-//! declares it: an embedder that takes this crate from a registry builds with whatever
-//! smoltcp 0.14 its own workspace resolves, and has the defects below unless it patches
-//! smoltcp the same way (a `[patch.crates-io] smoltcp = { path = ... }` pointing at that
-//! copy):
-//!
-//! * **Pure ACKs carry a rewound sequence number after a retransmission timeout**
-//!   (`remote_last_seq` is reset to `local_seq_no`), so a peer that already holds that
-//!   data discards them as out of window. When both ends time out at once, each discards
-//!   the other's ACKs and they can wedge for good. Rare without congestion control (35
-//!   runs in 10,000 of the release soak, which moves 4 MiB both ways at once under loss),
-//!   about one run in six with smoltcp's Reno, likelier with receive rings smaller than
-//!   two segments. Patched: ACK-only segments carry the highest sequence number sent.
-//! * **A fast retransmission ignores the peer's window**, so with a window smaller than a
-//!   segment the sequence number of later ACKs lies past the peer's right edge and the
-//!   peer discards them (this wedged 2 of 200 simulated runs with Reno and 256-byte
-//!   receive rings once the previous defect was fixed). Patched: the retransmission is cut
-//!   to the window.
-//! * **A FIN is not retransmitted after a fast retransmit** when only the FIN is
-//!   unacknowledged: smoltcp clears its retransmission timer and sends nothing. Patched:
-//!   the FIN is resent. [`Options::linger`] also bounds it on an unpatched stack: once the
-//!   TLS connection is over and every byte is acknowledged, the TCP socket gets a timeout,
-//!   so it ends (with an RST, which the TLS layer no longer minds) instead of hanging.
-//! * **No persist timer after a retransmission timeout into a zero window**: if the window
-//!   update that reopens the peer's window is lost, smoltcp waits forever. Patched: the
-//!   zero-window-probe timer starts. [`Options::keep_alive`] also covers it on an
-//!   unpatched stack: the keep-alive probe makes the peer advertise its window again.
-//!
-//! * **The initial congestion window is two segments** of 1024 bytes with Reno or Cubic
-//!   (RFC 6928 asks for up to ten), so a first flight of more than 2 KB waits for an ACK.
-//!   Patched: the window starts at `min(10*MSS, max(2*MSS, 14600))` once the SYN's MSS is
-//!   known. Without congestion control (smoltcp's default) the window is not limited.
-//!
-//! The binding cannot reach into TCP for the first two. On an unpatched smoltcp 0.14.0,
-//! keep smoltcp's default of no congestion control (features `socket-tcp-reno` /
-//! `socket-tcp-cubic` off), give receive rings at least twice the MSS, and set a
-//! `tcp::Socket` timeout if a wedged connection must end (it then reports
-//! [`Error::Reset`]). With the patched copy the simulation runs Reno in half its runs and
-//! receive rings down to 256 bytes whatever the MSS, and its soak fails any run that
-//! wedges: 10,000 runs of 4 MiB each way, none failed.
+//! The network simulation found TCP-level hangs in smoltcp 0.14.0 itself; tlsflow builds
+//! against a fixed copy (`third_party/smoltcp`, by `[patch.crates-io]`, which applies only
+//! to the workspace that declares it). An embedder taking this crate from a registry has
+//! the defects unless it patches smoltcp the same way: `tls-unikernel/SMOLTCP.md` lists
+//! them and what to do on an unpatched stack ([`Options::linger`] and
+//! [`Options::keep_alive`] bound two of them).
 //!
 //! # Randomness
 //!
@@ -204,8 +164,6 @@ mod error;
 mod listener;
 mod options;
 mod socket;
-#[cfg(feature = "medium-ip")]
-pub mod wire;
 
 pub use error::Error;
 pub use listener::TlsListener;

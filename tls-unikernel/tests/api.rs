@@ -592,6 +592,7 @@ fn calls_before_a_connection() {
         server_name(),
         Options::default(),
     );
+    let now = net.now;
     let sockets = &mut net.nodes[CLIENT].sockets;
     assert_eq!(tls.send_slice(sockets, b"x"), Err(Error::InvalidState));
     assert_eq!(
@@ -599,6 +600,6 @@ fn calls_before_a_connection() {
         Err(Error::InvalidState)
     );
     assert_eq!(tls.listen(sockets, PORT), Err(Error::InvalidState));
-    assert_eq!(tls.poll(net.now, sockets), PollAt::Ingress);
+    assert_eq!(tls.poll(now, sockets), PollAt::Ingress);
     assert!(!tls.can_send(sockets) && !tls.can_recv() && !tls.may_recv());
 }

@@ -10,7 +10,7 @@ static ALLOC: tls_test::alloc_counter::Counting = tls_test::alloc_counter::Count
 
 mod common;
 
-use common::{tls, Net, NetConfig, Tick, CLIENT, PORT, SERVER};
+use common::{tls, Net, NetConfig, Sim, Tick, CLIENT, PORT, SERVER};
 use tls_test::alloc_counter::thread_live_bytes;
 use tls_unikernel::tls_core::{Limits, MAX_HANDSHAKE_MESSAGE, MAX_RECORD};
 use tls_unikernel::{Error, Options, TlsSocket};
@@ -63,8 +63,8 @@ fn memory_per_connection() {
 
     // Handshake, sampling the peak.
     let mut peak = 0;
-    let sample = |net: &Net, peak: &mut usize| {
-        let held = live() - base - net.wire.borrow().heap_bytes();
+    let sample = |net: &Sim, peak: &mut usize| {
+        let held = live() - base - net.wire.heap_bytes();
         *peak = (*peak).max(held);
     };
     net.drive(100_000, |net| {
@@ -84,10 +84,10 @@ fn memory_per_connection() {
         let now = net.now;
         tick.poll(client.poll(now, &mut net.nodes[CLIENT].sockets));
         tick.poll(server.poll(now, &mut net.nodes[SERVER].sockets));
-        tick.done = !tick.progress && net.wire.borrow().next_delivery().is_none();
+        tick.done = !tick.progress && net.wire.next_delivery().is_none();
         tick
     });
-    let idle = live() - base - net.wire.borrow().heap_bytes();
+    let idle = live() - base - net.wire.heap_bytes();
 
     // 1 MB client → server; the server reads in bursts, so backpressure kicks in.
     let mut sent = 0;
@@ -148,7 +148,7 @@ fn memory_per_connection() {
             let _ = tls.recv_slice(sockets, &mut [0; 64]);
         }
         let done =
-            |tls: &TlsSocket, side: usize, net: &Net| tls.is_closed(&net.nodes[side].sockets);
+            |tls: &TlsSocket, side: usize, net: &Sim| tls.is_closed(&net.nodes[side].sockets);
         tick.done = done(&client, CLIENT, net) && done(&server, SERVER, net);
         tick
     });
@@ -160,7 +160,7 @@ fn memory_per_connection() {
     drop(server);
     net.nodes[CLIENT].sockets.remove(client_tcp);
     net.nodes[SERVER].sockets.remove(server_tcp);
-    let left = live() as isize - base as isize - net.wire.borrow().heap_bytes() as isize;
+    let left = live() as isize - base as isize - net.wire.heap_bytes() as isize;
 
     let per_connection_idle = idle / 2;
     let tls_idle = per_connection_idle - rings / 2;

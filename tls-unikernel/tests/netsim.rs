@@ -422,7 +422,7 @@ fn run(sc: &Scenario) -> Outcome {
             sc.seed
         );
     }
-    let packets = pair.net.wire.borrow().packets;
+    let packets = pair.net.wire.packets();
     Outcome {
         handshake_rounds,
         rounds,

@@ -2,7 +2,8 @@
 //!
 //! `#![no_std]`, `#![no_main]`, `panic = "abort"`, a global allocator over a static
 //! array, and an unmangled `main` called by the C runtime (see [`platform`], the only
-//! module with unsafe code). It runs two smoltcp interfaces over an in-memory wire, a
+//! module with unsafe code). It runs two smoltcp interfaces over tls-netsim's in-memory
+//! wire and bounded simulated-clock loop (the same no_std crate the tests use), a
 //! TLS server and a TLS client from tls-unikernel, a full handshake, 1 MiB each way
 //! (checked), and a close in both directions, then exits 0.
 //!
@@ -27,27 +28,26 @@ extern crate alloc;
     reason = "allocator, libc calls, entry point: see the module docs"
 )]
 mod platform;
-mod wire;
 
 use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt::Write;
 
-use smoltcp::iface::{Config, Interface, SocketSet};
+use smoltcp::iface::SocketSet;
 use smoltcp::socket::tcp;
 use smoltcp::time::{Duration, Instant};
-use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
+use smoltcp::wire::{IpAddress, IpCidr};
+use tls_netsim::{Net, Tick, Wire, A, B};
 use tls_unikernel::tls_core::config;
 use tls_unikernel::tls_core::rustls::pki_types::{
     CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime,
 };
 use tls_unikernel::tls_core::rustls::time_provider::TimeProvider;
 use tls_unikernel::tls_core::rustls::RootCertStore;
-use tls_unikernel::{Error, Options, PollAt, TlsSocket};
+use tls_unikernel::{Error, Options, TlsSocket};
 
 use crate::platform::Stdout;
-use crate::wire::{Wire, WireEnd};
 
 const CA_DER: &[u8] = include_bytes!("../certs/ca.der");
 const SERVER_DER: &[u8] = include_bytes!("../certs/server.der");
@@ -130,16 +130,6 @@ impl App {
     }
 }
 
-fn interface(device: &mut WireEnd, ip: IpAddress, seed: u64) -> Interface {
-    let mut config = Config::new(HardwareAddress::Ip);
-    config.random_seed = seed;
-    let mut iface = Interface::new(config, device, Instant::ZERO);
-    iface.update_ip_addrs(|addrs| {
-        let _ = addrs.push(IpCidr::new(ip, 24));
-    });
-    iface
-}
-
 fn ring(size: usize) -> tcp::SocketBuffer<'static> {
     tcp::SocketBuffer::new(vec![0; size])
 }
@@ -168,21 +158,21 @@ pub(crate) fn run() -> Result<(), &'static str> {
         .with_root_certificates(roots)
         .with_no_client_auth();
 
-    let wire = Wire::new();
-    let mut client_dev = wire.end(0);
-    let mut server_dev = wire.end(1);
     let client_ip = IpAddress::v4(192, 0, 2, 1);
     let server_ip = IpAddress::v4(192, 0, 2, 2);
-    let mut client_iface = interface(&mut client_dev, client_ip, 1);
-    let mut server_iface = interface(&mut server_dev, server_ip, 2);
-    let mut client_sockets = SocketSet::new(Vec::new());
-    let mut server_sockets = SocketSet::new(Vec::new());
-    let server_tcp = server_sockets.add(tcp::Socket::new(ring(16384), ring(16384)));
-    let client_tcp = client_sockets.add(tcp::Socket::new(ring(16384), ring(16384)));
+    let addrs = [IpCidr::new(client_ip, 24), IpCidr::new(server_ip, 24)];
+    let mut net = Net::new(Wire::new(1500), addrs, Instant::ZERO, 1);
+    net.round = Duration::from_micros(10);
+    let server_tcp = net.nodes[B]
+        .sockets
+        .add(tcp::Socket::new(ring(16384), ring(16384)));
+    let client_tcp = net.nodes[A]
+        .sockets
+        .add(tcp::Socket::new(ring(16384), ring(16384)));
 
     let mut server = TlsSocket::server(server_tcp, Arc::new(server_config), Options::default());
     server
-        .listen(&mut server_sockets, 443)
+        .listen(&mut net.nodes[B].sockets, 443)
         .map_err(|_| "listen")?;
     let name = ServerName::try_from("localhost").map_err(|_| "server name")?;
     let mut client = TlsSocket::client(
@@ -191,48 +181,43 @@ pub(crate) fn run() -> Result<(), &'static str> {
         name,
         Options::default(),
     );
+    let cx = net.nodes[A].iface.context();
     client
-        .connect(
-            client_iface.context(),
-            &mut client_sockets,
-            (server_ip, 443),
-            49152,
-        )
+        .connect(cx, &mut net.nodes[A].sockets, (server_ip, 443), 49152)
         .map_err(|_| "connect")?;
 
-    // The embedder's clock: this loop's own, a millisecond per idle round.
-    let mut now = Instant::ZERO;
     let mut apps = [App::default(), App::default()];
-    let mut rounds = 0u64;
-    loop {
-        rounds += 1;
-        if rounds > 10_000_000 {
-            return Err("no end after 10,000,000 rounds");
-        }
-        let mut progress = false;
-        let before = wire.packets();
-        client_iface.poll(now, &mut client_dev, &mut client_sockets);
-        server_iface.poll(now, &mut server_dev, &mut server_sockets);
-        progress |= wire.packets() != before;
-        progress |= client.poll(now, &mut client_sockets) == PollAt::Now;
-        progress |= server.poll(now, &mut server_sockets) == PollAt::Now;
-        progress |= apps[0]
-            .step(0, &mut client, &mut client_sockets)
-            .map_err(|_| "client failed")?;
-        progress |= apps[1]
-            .step(1, &mut server, &mut server_sockets)
-            .map_err(|_| "server failed")?;
-        if apps.iter().all(|a| a.finished && a.closed)
-            && client.is_closed(&client_sockets)
-            && server.is_closed(&server_sockets)
-        {
-            break;
-        }
-        now += if progress {
-            Duration::from_micros(10)
-        } else {
-            Duration::from_millis(1)
-        };
+    let mut failed = None;
+    let rounds = net
+        .drive_bounded(10_000_000, |net| {
+            let mut tick = Tick::default();
+            let [c, s] = &mut net.nodes;
+            tick.poll(client.poll(net.now, &mut c.sockets));
+            tick.poll(server.poll(net.now, &mut s.sockets));
+            for (side, tls, sockets) in [
+                (0, &mut client, &mut c.sockets),
+                (1, &mut server, &mut s.sockets),
+            ] {
+                match apps[side].step(side, tls, sockets) {
+                    Ok(moved) => tick.progress |= moved,
+                    Err(_) => {
+                        failed = Some(if side == 0 {
+                            "client failed"
+                        } else {
+                            "server failed"
+                        })
+                    }
+                }
+            }
+            tick.done = failed.is_some()
+                || apps.iter().all(|a| a.finished && a.closed)
+                    && client.is_closed(&c.sockets)
+                    && server.is_closed(&s.sockets);
+            tick
+        })
+        .map_err(|_| "the connection stalled or did not end in 10,000,000 rounds")?;
+    if let Some(failure) = failed {
+        return Err(failure);
     }
     for app in &apps {
         if app.received != TRANSFER || app.mismatches != 0 {
@@ -253,8 +238,8 @@ pub(crate) fn run() -> Result<(), &'static str> {
         info.key_exchange.unwrap(),
         TRANSFER,
         rounds,
-        wire.packets(),
-        now.total_millis(),
+        net.wire.packets(),
+        net.now.total_millis(),
         platform::heap_high_water() / 1024
     );
     Ok(())

@@ -22,10 +22,8 @@ impl TlsSocket {
     /// Checks the deadlines at `now`: resets the TCP connection (and records the error)
     /// for one that has passed, else says when to be called again.
     pub(super) fn deadlines(&mut self, now: Instant, tcp: &mut tcp::Socket<'_>) -> PollAt {
-        let Some((handshaking, has_output)) = self
-            .session
-            .as_ref()
-            .map(|s| (s.is_handshaking(), s.has_output()))
+        let Some((handshaking, has_output)) =
+            self.active().map(|s| (s.is_handshaking(), s.has_output()))
         else {
             return PollAt::Ingress;
         };

@@ -1,5 +1,6 @@
-//! [`TlsSocket`]: one TLS connection over one smoltcp TCP socket, and the pump that moves
-//! bytes between them.
+//! [`TlsSocket`]: one TLS connection over one smoltcp TCP socket. This module is its
+//! API (construction, plaintext calls, getters); `pump` moves the bytes, `read` reads,
+//! `deadlines` bounds what a peer may hold.
 
 use alloc::sync::Arc;
 
@@ -49,6 +50,7 @@ impl PollAt {
     }
 }
 
+/// What the socket was made for: the config of its connections.
 enum Role {
     Client {
         config: Arc<ClientConfig>,
@@ -57,6 +59,19 @@ enum Role {
     Server {
         config: Arc<ServerConfig>,
     },
+}
+
+/// Where the socket's connection is; the engine's own state (handshake, close_notify
+/// both ways, fatal error) is the session's, asked for, never copied.
+enum Conn {
+    /// No connection: not yet connected or listening, or closed before one came.
+    Idle,
+    /// A server waiting for its connection, with the config to serve it.
+    Listening(Arc<ServerConfig>),
+    /// A connection, from `connect` or an arrived one, until the socket is reused.
+    Active(Session),
+    /// [`TlsSocket::abort`] was called; the session stays for its getters.
+    Aborted(Option<Session>),
 }
 
 /// A TLS connection over a smoltcp TCP socket, client or server.
@@ -106,27 +121,21 @@ enum Role {
 /// peer leaves unacknowledged for [`Options::write_timeout`] is [`Error::WriteTimeout`].
 /// These are sticky; reads still return the plaintext received intact before them.
 ///
-/// After any fatal error the socket ends the connection itself, with no call from the
-/// embedder: it queues the engine's alert (after whatever was queued before it, such as
-/// session tickets) in the TCP send ring, then the TCP FIN, and discards what the peer
-/// still sends; if TCP has not closed [`Options::error_linger`] after the error, it
-/// resets it. Do not [`abort`](Self::abort) on an error: that would throw the alert away
-/// with an RST. Wait for [`is_closed`](Self::is_closed) instead (bounded by
-/// `error_linger`), then remove the TCP socket.
+/// After any fatal error the socket sends its alert, then the TCP FIN, by itself (see the
+/// crate docs, "On a real wire"): do not [`abort`](Self::abort), which would throw the
+/// alert away; wait for [`is_closed`](Self::is_closed) (bounded by
+/// [`Options::error_linger`]), then remove the TCP socket.
 pub struct TlsSocket {
     handle: SocketHandle,
     role: Role,
     options: Options,
-    session: Option<Session>,
-    /// `listen` was called and no connection has arrived yet.
-    listening: bool,
+    conn: Conn,
     /// When the handshake deadline started (first poll after connect, or the poll that
     /// saw a connection arrive).
     started: Option<Instant>,
+    /// The first fatal error: the engine's, or the socket's own (RST, deadlines).
     error: Option<Error>,
-    /// Ciphertext (or the TCP FIN) was fed to the engine since `poll` last looked at what
-    /// it means: plaintext, the end of the stream, or an error.
-    undecrypted: bool,
+    /// `close` was called (the engine holds a close during the handshake without saying).
     close_requested: bool,
     /// We called `tcp::Socket::close` (FIN queued).
     fin_sent: bool,
@@ -134,7 +143,6 @@ pub struct TlsSocket {
     peer_fin: bool,
     /// The linger timeout has been handed to the TCP socket.
     lingering: bool,
-    aborted: bool,
     /// Write-stall watch: the send ring's length when last looked at, whether it has
     /// shrunk (bytes acknowledged) since `poll` last looked, and since when output has
     /// waited with nothing acknowledged.
@@ -150,13 +158,13 @@ impl core::fmt::Debug for TlsSocket {
         f.debug_struct("TlsSocket")
             .field("handle", &self.handle)
             .field("server", &matches!(self.role, Role::Server { .. }))
-            .field("session", &self.session)
-            .field("listening", &self.listening)
+            .field("session", &self.session())
+            .field("listening", &matches!(self.conn, Conn::Listening(_)))
+            .field("aborted", &matches!(self.conn, Conn::Aborted(_)))
             .field("error", &self.error)
             .field("close_requested", &self.close_requested)
             .field("fin_sent", &self.fin_sent)
             .field("peer_fin", &self.peer_fin)
-            .field("aborted", &self.aborted)
             .finish_non_exhaustive()
     }
 }
@@ -191,16 +199,13 @@ impl TlsSocket {
             handle,
             role,
             options,
-            session: None,
-            listening: false,
+            conn: Conn::Idle,
             started: None,
             error: None,
-            undecrypted: false,
             close_requested: false,
             fin_sent: false,
             peer_fin: false,
             lingering: false,
-            aborted: false,
             queue_mark: 0,
             acked: false,
             stalled_since: None,
@@ -208,18 +213,15 @@ impl TlsSocket {
         }
     }
 
-    /// Forgets the previous connection, so the socket can be used again.
-    fn reset(&mut self) {
-        self.session = None;
-        self.listening = false;
+    /// Starts over in `conn`, forgetting the previous connection.
+    fn reset(&mut self, conn: Conn) {
+        self.conn = conn;
         self.started = None;
         self.error = None;
-        self.undecrypted = false;
         self.close_requested = false;
         self.fin_sent = false;
         self.peer_fin = false;
         self.lingering = false;
-        self.aborted = false;
         self.queue_mark = 0;
         self.acked = false;
         self.stalled_since = None;
@@ -256,8 +258,7 @@ impl TlsSocket {
         if !self.options.nagle {
             tcp.set_nagle_enabled(false);
         }
-        self.reset();
-        self.session = Some(session);
+        self.reset(Conn::Active(session));
         Ok(())
     }
 
@@ -267,89 +268,18 @@ impl TlsSocket {
     where
         T: Into<IpListenEndpoint>,
     {
-        if !matches!(self.role, Role::Server { .. }) {
+        let Role::Server { config } = &self.role else {
             return Err(Error::InvalidState);
-        }
+        };
+        let config = config.clone();
         self.options.limits.validate()?;
         let tcp = sockets.get_mut::<tcp::Socket>(self.handle);
         tcp.listen(endpoint)?;
         if !self.options.nagle {
             tcp.set_nagle_enabled(false);
         }
-        self.reset();
-        self.listening = true;
+        self.reset(Conn::Listening(config));
         Ok(())
-    }
-
-    // ------------------------------------------------------------------ the pump
-
-    /// Moves bytes between the engine and the TCP socket and watches the connection;
-    /// call it after every `Interface::poll`. Returns when it wants to be called again.
-    ///
-    /// In order: starts the server engine when a connection has arrived; copies received
-    /// ciphertext from the TCP receive ring into the engine (unless unread plaintext is
-    /// above its limit); drains the engine's output into the TCP send ring; sends the TCP
-    /// FIN once close_notify (or a fatal alert) is out; notices RST, FIN before
-    /// close_notify and the deadlines ([`Options::handshake_timeout`],
-    /// [`Options::write_timeout`], and [`Options::error_linger`] after a fatal error);
-    /// turns a clean end or a truncation found in the received bytes into the socket's
-    /// state, and a fatal error into its alert, then the FIN.
-    pub fn poll(&mut self, now: Instant, sockets: &mut SocketSet<'_>) -> PollAt {
-        if self.aborted {
-            return PollAt::Ingress;
-        }
-        let tcp = sockets.get_mut::<tcp::Socket>(self.handle);
-        let mut progress = false;
-        if self.session.is_none() {
-            if !self.listening {
-                return PollAt::Ingress;
-            }
-            match tcp.state() {
-                tcp::State::Listen | tcp::State::SynReceived => return PollAt::Ingress,
-                tcp::State::Closed | tcp::State::TimeWait => {
-                    // The connection came and went between two polls.
-                    self.listening = false;
-                    self.fail(Error::Reset);
-                    return PollAt::Now;
-                }
-                _ => {}
-            }
-            let Role::Server { config } = &self.role else {
-                unreachable!("only servers listen")
-            };
-            self.listening = false;
-            match Session::server(config.clone(), self.options.limits) {
-                Ok(session) => self.session = Some(session),
-                Err(e) => {
-                    self.fail(e.into());
-                    return PollAt::Now;
-                }
-            }
-            progress = true;
-        }
-        if self.started.is_none() {
-            self.started = Some(now);
-            if tcp.keep_alive().is_none() {
-                tcp.set_keep_alive(self.options.keep_alive);
-            }
-        }
-        progress |= self.pull_input(tcp);
-        progress |= self.push_output(tcp);
-        progress |= self.watch_tcp(tcp);
-        if self.undecrypted {
-            progress |= self.probe();
-            progress |= self.push_output(tcp);
-        }
-        // After probe, so an error found in the input sends its alert and FIN now.
-        progress |= self.finish(tcp);
-        self.linger(tcp);
-        progress |= self.discard_after_error(tcp);
-        let wake = self.deadlines(now, tcp);
-        if progress {
-            PollAt::Now
-        } else {
-            wake
-        }
     }
 
     // ------------------------------------------------------------------ plaintext
@@ -368,7 +298,7 @@ impl TlsSocket {
         if let Some(e) = &self.error {
             return Err(e.clone());
         }
-        let Some(session) = self.session.as_ref() else {
+        let Some(session) = self.session() else {
             return Err(Error::InvalidState);
         };
         if session.is_handshaking() || data.is_empty() {
@@ -393,7 +323,7 @@ impl TlsSocket {
     }
 
     fn check_send(&self) -> Result<(), Error> {
-        if self.aborted {
+        if matches!(self.conn, Conn::Aborted(_)) {
             return Err(Error::InvalidState);
         }
         // The same error tls-core and every tls-unix flavour give for a write after close.
@@ -414,7 +344,7 @@ impl TlsSocket {
             return false;
         }
         let tcp = sockets.get::<tcp::Socket>(self.handle);
-        let staged = self.session.as_ref().map_or(0, |s| s.pending_tls().len());
+        let staged = self.session().map_or(0, |s| s.pending_tls().len());
         let free = tcp.send_capacity() - tcp.send_queue();
         free > staged + WORST_OVERHEAD
     }
@@ -423,16 +353,16 @@ impl TlsSocket {
     /// engine decrypts records as they arrive: see [`Session::has_plaintext`]); records
     /// still in the TCP receive ring are taken in by the next [`poll`](Self::poll) or read.
     pub fn can_recv(&self) -> bool {
-        !self.aborted && self.session.as_ref().is_some_and(Session::has_plaintext)
+        self.active().is_some_and(Session::has_plaintext)
     }
 
     /// Whether sending is open: the handshake is done, [`close`](Self::close) has not
     /// been called, there is no fatal error, and TCP's send half is open.
     pub fn may_send(&self, sockets: &SocketSet<'_>) -> bool {
-        if self.aborted || self.close_requested || self.error.is_some() {
+        if self.close_requested || self.error.is_some() {
             return false;
         }
-        let Some(session) = &self.session else {
+        let Some(session) = self.active() else {
             return false;
         };
         !session.is_handshaking()
@@ -446,12 +376,13 @@ impl TlsSocket {
         if self.can_recv() {
             return true;
         }
-        if self.aborted || self.error.is_some() {
+        if self.error.is_some() {
             return false;
         }
-        match &self.session {
-            Some(session) => !session.peer_has_closed(),
-            None => self.listening,
+        match &self.conn {
+            Conn::Active(session) => !session.peer_has_closed(),
+            Conn::Listening(_) => true,
+            Conn::Idle | Conn::Aborted(_) => false,
         }
     }
 
@@ -460,23 +391,23 @@ impl TlsSocket {
     /// (half-close). Called during the handshake, it takes effect when the handshake
     /// completes; on a socket that is not connected, it closes the TCP socket.
     pub fn close(&mut self, sockets: &mut SocketSet<'_>) {
-        if self.aborted || self.close_requested {
+        if matches!(self.conn, Conn::Aborted(_)) || self.close_requested {
             return;
         }
         self.close_requested = true;
         let tcp = sockets.get_mut::<tcp::Socket>(self.handle);
-        match self.session.as_mut() {
-            None => {
-                self.listening = false;
-                tcp.close();
-                self.fin_sent = true;
-            }
-            Some(session) => {
+        match &mut self.conn {
+            Conn::Active(session) => {
                 if let Err(e) = session.close() {
                     self.fail(e.into());
                 }
                 self.push_output(tcp);
                 self.finish(tcp);
+            }
+            _ => {
+                self.conn = Conn::Idle;
+                tcp.close();
+                self.fin_sent = true;
             }
         }
     }
@@ -489,14 +420,18 @@ impl TlsSocket {
     /// throw that alert away.
     pub fn abort(&mut self, sockets: &mut SocketSet<'_>) {
         sockets.get_mut::<tcp::Socket>(self.handle).abort();
-        self.aborted = true;
-        self.listening = false;
+        self.conn = match core::mem::replace(&mut self.conn, Conn::Idle) {
+            Conn::Active(session) => Conn::Aborted(Some(session)),
+            _ => Conn::Aborted(None),
+        };
     }
 
     /// Sends a TLS 1.3 KeyUpdate asking the peer to update its keys too.
     pub fn refresh_keys(&mut self, sockets: &mut SocketSet<'_>) -> Result<(), Error> {
         self.check_send()?;
-        let session = self.session.as_mut().ok_or(Error::InvalidState)?;
+        let Conn::Active(session) = &mut self.conn else {
+            return Err(Error::InvalidState);
+        };
         let result = session.refresh_keys();
         let tcp = sockets.get_mut::<tcp::Socket>(self.handle);
         self.push_output(tcp);
@@ -508,21 +443,20 @@ impl TlsSocket {
     /// The next engine event (handshake complete, peer closed, closed, keys updated),
     /// oldest first.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.session.as_mut()?.poll_event()
+        match &mut self.conn {
+            Conn::Active(session) => session.poll_event(),
+            _ => None,
+        }
     }
 
     /// Whether a connection is being made: TCP connecting or the TLS handshake running.
     pub fn is_handshaking(&self) -> bool {
-        self.error.is_none()
-            && !self.aborted
-            && self.session.as_ref().is_some_and(|s| s.is_handshaking())
+        self.error.is_none() && self.active().is_some_and(Session::is_handshaking)
     }
 
     /// Whether the handshake has completed (it stays true after the connection ends).
     pub fn is_established(&self) -> bool {
-        self.session
-            .as_ref()
-            .is_some_and(|s| s.handshake_info().is_some())
+        self.handshake_info().is_some()
     }
 
     /// Whether the connection is over in both directions: close_notify sent and received
@@ -530,19 +464,18 @@ impl TlsSocket {
     pub fn is_closed(&self, sockets: &SocketSet<'_>) -> bool {
         let tcp = sockets.get::<tcp::Socket>(self.handle);
         let tcp_done = matches!(tcp.state(), tcp::State::Closed | tcp::State::TimeWait);
-        if self.aborted || self.error.is_some() {
+        if matches!(self.conn, Conn::Aborted(_)) || self.error.is_some() {
             return tcp_done;
         }
         let tls_done = self
-            .session
-            .as_ref()
+            .session()
             .is_some_and(|s| s.peer_has_closed() && s.is_closed_for_send() && !s.has_output());
         tls_done && tcp_done
     }
 
     /// What the handshake negotiated, once it is complete.
     pub fn handshake_info(&self) -> Option<&HandshakeInfo> {
-        self.session.as_ref()?.handshake_info()
+        self.session()?.handshake_info()
     }
 
     /// Keying material exported from the session (RFC 8446 §7.5; TLS 1.3 only): see
@@ -559,7 +492,7 @@ impl TlsSocket {
 
     /// The peer's certificate chain, leaf first, once the handshake has verified it.
     pub fn peer_certificates(&self) -> Option<&[CertificateDer<'static>]> {
-        self.session.as_ref()?.peer_certificates()
+        self.session()?.peer_certificates()
     }
 
     /// The socket's fatal error, if it has one.
@@ -569,13 +502,24 @@ impl TlsSocket {
 
     /// The engine, for reading its state (`None` before a connection).
     pub fn session(&self) -> Option<&Session> {
-        self.session.as_ref()
+        match &self.conn {
+            Conn::Active(session) | Conn::Aborted(Some(session)) => Some(session),
+            _ => None,
+        }
+    }
+
+    /// The session of a connection that runs (not aborted).
+    pub(super) fn active(&self) -> Option<&Session> {
+        match &self.conn {
+            Conn::Active(session) => Some(session),
+            _ => None,
+        }
     }
 
     /// Heap bytes this socket holds now for buffers: the engine's (see
     /// [`Session::buffered_bytes`]); the socket has none of its own. Not counting rustls'
     /// own state or the TCP rings (see the crate docs for the full figure).
     pub fn buffered_bytes(&self) -> usize {
-        self.session.as_ref().map_or(0, Session::buffered_bytes)
+        self.session().map_or(0, Session::buffered_bytes)
     }
 }

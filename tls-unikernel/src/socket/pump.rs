@@ -1,12 +1,80 @@
-//! The pump's private steps: moving ciphertext between the engine and the TCP rings,
-//! and turning what TCP and the engine report into the socket's state.
+//! The pump, [`TlsSocket::poll`], and its steps: moving ciphertext between the engine
+//! and the TCP rings, and turning what TCP and the engine report into the socket's state.
 
+use smoltcp::iface::SocketSet;
 use smoltcp::socket::tcp;
+use smoltcp::time::Instant;
+use tls_core::{ReadStatus, Session};
 
-use super::{TlsSocket, MAX_FRAGMENT, WORST_OVERHEAD};
+use super::{Conn, PollAt, TlsSocket, MAX_FRAGMENT, WORST_OVERHEAD};
 use crate::Error;
+#[cfg(doc)]
+use crate::Options;
 
 impl TlsSocket {
+    /// Moves bytes between the engine and the TCP socket and watches the connection;
+    /// call it after every `Interface::poll`. Returns when it wants to be called again.
+    ///
+    /// In order: starts the server engine when a connection has arrived; copies received
+    /// ciphertext from the TCP receive ring into the engine (unless unread plaintext is
+    /// above its limit); drains the engine's output into the TCP send ring; sends the TCP
+    /// FIN once close_notify (or a fatal alert) is out; notices RST, FIN before
+    /// close_notify and the deadlines ([`Options::handshake_timeout`],
+    /// [`Options::write_timeout`], and [`Options::error_linger`] after a fatal error);
+    /// turns a clean end or a truncation found in the received bytes into the socket's
+    /// state, and a fatal error into its alert, then the FIN.
+    pub fn poll(&mut self, now: Instant, sockets: &mut SocketSet<'_>) -> PollAt {
+        let tcp = sockets.get_mut::<tcp::Socket>(self.handle);
+        let mut progress = false;
+        if let Conn::Listening(config) = &self.conn {
+            match tcp.state() {
+                tcp::State::Listen | tcp::State::SynReceived => return PollAt::Ingress,
+                tcp::State::Closed | tcp::State::TimeWait => {
+                    // The connection came and went between two polls.
+                    self.conn = Conn::Idle;
+                    self.fail(Error::Reset);
+                    return PollAt::Now;
+                }
+                _ => {}
+            }
+            match Session::server(config.clone(), self.options.limits) {
+                Ok(session) => self.conn = Conn::Active(session),
+                Err(e) => {
+                    self.conn = Conn::Idle;
+                    self.fail(e.into());
+                    return PollAt::Now;
+                }
+            }
+            progress = true;
+        }
+        if !matches!(self.conn, Conn::Active(_)) {
+            return PollAt::Ingress;
+        }
+        if self.started.is_none() {
+            self.started = Some(now);
+            if tcp.keep_alive().is_none() {
+                tcp.set_keep_alive(self.options.keep_alive);
+            }
+        }
+        progress |= self.pull_input(tcp);
+        progress |= self.push_output(tcp);
+        progress |= self.watch_tcp(tcp);
+        if self.note_end() {
+            progress = true;
+            self.push_output(tcp);
+        }
+        // After note_end, so an error found in the input sends its alert and FIN now.
+        progress |= self.finish(tcp);
+        self.linger(tcp);
+        progress |= self.discard_after_error(tcp);
+        let wake = self.deadlines(now, tcp);
+        if progress {
+            PollAt::Now
+        } else {
+            wake
+        }
+    }
+
     /// Records the first fatal error; later ones are consequences of it.
     pub(super) fn fail(&mut self, e: Error) {
         if self.error.is_none() {
@@ -16,7 +84,7 @@ impl TlsSocket {
 
     /// Copies received ciphertext from the TCP receive ring into the engine.
     pub(super) fn pull_input(&mut self, tcp: &mut tcp::Socket<'_>) -> bool {
-        let Some(session) = self.session.as_mut() else {
+        let Conn::Active(session) = &mut self.conn else {
             return false;
         };
         let mut progress = false;
@@ -33,20 +101,16 @@ impl TlsSocket {
             });
             match taken {
                 Ok(Ok(0)) => break,
-                Ok(Ok(_)) => {
-                    progress = true;
-                    self.undecrypted = true;
-                }
+                Ok(Ok(_)) => progress = true,
                 Ok(Err(e)) => {
                     failed = Some(Error::from(e));
                     break;
                 }
                 Err(tcp::RecvError::Finished) => {
                     if !self.peer_fin {
+                        // `note_end` and reads report what the end means.
                         self.peer_fin = true;
                         session.read_tls_eof();
-                        // recv reports what the end means (clean or truncated).
-                        self.undecrypted = true;
                         progress = true;
                     }
                     break;
@@ -64,7 +128,7 @@ impl TlsSocket {
     /// Drains the engine's pending output into the TCP send ring, as far as it has room.
     pub(super) fn push_output(&mut self, tcp: &mut tcp::Socket<'_>) -> bool {
         self.track_acks(tcp);
-        let Some(session) = self.session.as_mut() else {
+        let Conn::Active(session) = &mut self.conn else {
             return false;
         };
         let mut progress = false;
@@ -92,7 +156,7 @@ impl TlsSocket {
         if self.error.is_some() {
             return false;
         }
-        let Some(session) = &self.session else {
+        let Some(session) = self.active() else {
             return false;
         };
         match tcp.state() {
@@ -118,7 +182,7 @@ impl TlsSocket {
         if self.fin_sent {
             return false;
         }
-        let Some(session) = &self.session else {
+        let Some(session) = self.active() else {
             return false;
         };
         let done_sending = match &self.error {
@@ -138,7 +202,7 @@ impl TlsSocket {
         if self.lingering || !self.fin_sent {
             return;
         }
-        let Some(session) = &self.session else {
+        let Some(session) = self.active() else {
             return;
         };
         // Only once everything we sent has been acknowledged: a peer that is merely slow
@@ -153,30 +217,26 @@ impl TlsSocket {
         }
     }
 
-    /// Looks at what the input fed since the last look means (without reading any
-    /// plaintext): returns true if it is news for the application: plaintext to read, the
-    /// peer's close_notify after all data, or a fatal error (recorded in the socket).
-    pub(super) fn probe(&mut self) -> bool {
-        let Some(session) = self.session.as_mut() else {
+    /// Records the end of the stream the engine reports as the socket's error once the
+    /// plaintext before it has been read: a truncation, or the engine's fatal error. True
+    /// if that is news.
+    pub(super) fn note_end(&mut self) -> bool {
+        let Some(session) = self.active() else {
             return false;
         };
-        if session.is_handshaking() && session.error().is_none() && !self.peer_fin {
+        let end = match session.read_status() {
+            ReadStatus::Truncated => tls_core::Error::Truncated,
+            ReadStatus::Failed => match session.error() {
+                Some(e) => e.clone(),
+                None => return false,
+            },
+            _ => return false,
+        };
+        if self.error.is_some() {
             return false;
         }
-        self.undecrypted = false;
-        if session.has_plaintext() {
-            return true;
-        }
-        // No plaintext (`has_plaintext` is exact), so this lends nothing: it tells the
-        // clean end, a truncation and an error from "wait for more".
-        match session.recv_with(|_| 0) {
-            Ok(_) => true,
-            Err(tls_core::Error::WouldBlock) => false,
-            Err(e) => {
-                self.fail(e.into());
-                true
-            }
-        }
+        self.fail(end.into());
+        true
     }
 
     pub(super) fn encrypt_into_ring(
@@ -187,7 +247,7 @@ impl TlsSocket {
     ) -> Result<(), Error> {
         self.track_acks(tcp);
         while *taken < data.len() {
-            let Some(session) = self.session.as_mut() else {
+            let Conn::Active(session) = &mut self.conn else {
                 break;
             };
             if session.has_output() {

@@ -3,7 +3,7 @@
 use smoltcp::iface::SocketSet;
 use smoltcp::socket::tcp;
 
-use super::TlsSocket;
+use super::{Conn, TlsSocket};
 use crate::Error;
 #[cfg(doc)]
 use crate::Options;
@@ -23,18 +23,20 @@ impl TlsSocket {
         sockets: &mut SocketSet<'_>,
         buf: &mut [u8],
     ) -> Result<usize, Error> {
-        if self.aborted {
+        if matches!(self.conn, Conn::Aborted(_)) {
             return Err(Error::InvalidState);
         }
-        let tcp = sockets.get_mut::<tcp::Socket>(self.handle);
         if buf.is_empty() {
             return Ok(0);
         }
-        if !self.readable()? {
-            return Ok(0);
+        if let Some(none) = self.no_reader() {
+            return none.map(|()| 0);
         }
+        let tcp = sockets.get_mut::<tcp::Socket>(self.handle);
         self.pull_input(tcp);
-        let session = self.session.as_mut().expect("checked above");
+        let Conn::Active(session) = &mut self.conn else {
+            return Ok(0);
+        };
         let result = session.recv(buf);
         let read_ok = result.is_ok();
         let mut n = 0;
@@ -44,10 +46,7 @@ impl TlsSocket {
                 n = k;
                 None
             }
-            Err(tls_core::Error::WouldBlock) => {
-                self.undecrypted = false;
-                None
-            }
+            Err(tls_core::Error::WouldBlock) => None,
             Err(e) => {
                 let e = Error::from(e);
                 self.fail(e.clone());
@@ -68,30 +67,23 @@ impl TlsSocket {
         if let Some(e) = end {
             return Err(e);
         }
+        // No plaintext waits (the read found none): the error, if any, is next.
         match &self.error {
-            // Plaintext before the error may still wait in the engine.
-            Some(e) if !self.undecrypted => Err(e.clone()),
-            _ => Ok(0),
+            Some(e) => Err(e.clone()),
+            None => Ok(0),
         }
     }
 
-    /// Whether a read can look for plaintext now: `Ok(false)` while listening or while the
-    /// handshake runs (nothing to read yet), the socket's error or
-    /// [`Error::InvalidState`] when there is no session to read from.
-    fn readable(&self) -> Result<bool, Error> {
-        let Some(session) = self.session.as_ref() else {
-            if self.listening {
-                return Ok(false);
-            }
-            return Err(self.error.clone().unwrap_or(Error::InvalidState));
-        };
-        if session.is_handshaking() && session.error().is_none() && !self.peer_fin {
-            return match &self.error {
-                Some(e) => Err(e.clone()),
-                None => Ok(false),
-            };
+    /// What a read without a connection returns: `Ok` while listening (nothing to read
+    /// yet), the socket's error or [`Error::InvalidState`] with none; `None` when there
+    /// is a connection to read from.
+    fn no_reader(&self) -> Option<Result<(), Error>> {
+        match &self.conn {
+            Conn::Active(_) => None,
+            Conn::Listening(_) => Some(Ok(())),
+            Conn::Aborted(_) => Some(Err(Error::InvalidState)),
+            Conn::Idle => Some(Err(self.error.clone().unwrap_or(Error::InvalidState))),
         }
-        Ok(true)
     }
 
     /// Reads plaintext through a closure, in the manner of smoltcp's
@@ -109,15 +101,15 @@ impl TlsSocket {
     where
         F: FnOnce(&[u8]) -> (usize, R),
     {
-        if self.aborted {
-            return Err(Error::InvalidState);
-        }
-        let tcp = sockets.get_mut::<tcp::Socket>(self.handle);
-        if !self.readable()? {
+        if let Some(none) = self.no_reader() {
+            none?;
             return Ok(f(&[]).1);
         }
+        let tcp = sockets.get_mut::<tcp::Socket>(self.handle);
         self.pull_input(tcp);
-        let session = self.session.as_mut().expect("checked above");
+        let Conn::Active(session) = &mut self.conn else {
+            return Ok(f(&[]).1);
+        };
         let chunk = self.options.read_chunk.max(1);
         let mut f = Some(f);
         let mut value = None;
@@ -132,10 +124,7 @@ impl TlsSocket {
         let end = match result {
             Ok(_) if value.is_some() => None,
             Ok(_) => Some(Error::Finished),
-            Err(tls_core::Error::WouldBlock) => {
-                self.undecrypted = false;
-                None
-            }
+            Err(tls_core::Error::WouldBlock) => None,
             Err(e) => {
                 self.fail(e.into());
                 self.error.clone()

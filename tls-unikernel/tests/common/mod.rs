@@ -1,6 +1,6 @@
-//! A deterministic network simulation shared by the integration tests.
+//! A deterministic network simulation shared by the integration tests, on `tls_netsim`.
 //!
-//! Two smoltcp interfaces live in one process and talk over an in-memory [`Wire`]: every
+//! Two smoltcp interfaces live in one process and talk over tls-netsim's [`Wire`]: every
 //! packet gets a delivery time (latency plus seeded jitter, so a delay line reorders
 //! them). Each interface's device is `FaultInjector<PcapWriter<WireEnd>>`: smoltcp's own
 //! fault injector (seeded, so runs repeat exactly) drops, corrupts (checksums are on, so
@@ -11,7 +11,8 @@
 //! Time is simulated: each poll round takes [`ROUND_US`], and when a round makes no
 //! progress the clock jumps to the next event
 //! (a packet's delivery, a TCP timer, a TLS deadline), so retransmission timeouts cost
-//! nothing. A round limit turns a stall into a failure instead of a hang.
+//! nothing. A round limit turns a stall into a failure instead of a hang
+//! (`tls_netsim::drive_bounded`, the one loop).
 
 #![allow(
     dead_code,
@@ -19,26 +20,23 @@
     reason = "each test binary uses its own part of this module"
 )]
 
-use std::cell::RefCell;
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::io::Write;
-use std::rc::Rc;
+use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, OnceLock};
 
-use smoltcp::iface::{Config, Interface, PollResult, SocketHandle, SocketSet};
-use smoltcp::phy::{
-    self, ChecksumCapabilities, Device, DeviceCapabilities, FaultInjector, Medium, PcapMode,
-    PcapSink, PcapWriter,
-};
+use smoltcp::iface::{SocketHandle, SocketSet};
+use smoltcp::phy::{FaultInjector, PcapMode, PcapSink, PcapWriter};
 use smoltcp::socket::tcp;
 use smoltcp::time::{Duration, Instant};
-use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
+use smoltcp::wire::{IpAddress, IpCidr};
+use tls_netsim::{Faults, Node, Stall, Wire, WireEnd};
 use tls_test::certs::{KeyKind, Options as CertOptions, Pki};
 use tls_test::rng::Rng;
 use tls_unikernel::tls_core::rustls::pki_types::ServerName;
 use tls_unikernel::tls_core::rustls::{ClientConfig, ServerConfig, SupportedProtocolVersion};
-use tls_unikernel::{Options, PollAt, TlsSocket};
+use tls_unikernel::{Options, TlsSocket};
+
+pub use tls_netsim::Tick;
 
 pub const CLIENT_IP: IpAddress = IpAddress::v4(192, 0, 2, 1);
 pub const SERVER_IP: IpAddress = IpAddress::v4(192, 0, 2, 2);
@@ -51,140 +49,6 @@ pub const ROUND_US: u64 = 20;
 
 /// IPv4 (20) + TCP (20) header bytes around each segment.
 pub const HEADERS: usize = 40;
-
-// ---------------------------------------------------------------------------- the wire
-
-type Queue = BinaryHeap<(Reverse<(i64, u64)>, Vec<u8>)>;
-
-/// Packets in flight, one queue per destination side, ordered by delivery time.
-pub struct Wire {
-    queues: [Queue; 2],
-    rng: Rng,
-    latency: Duration,
-    reorder_pct: u8,
-    reorder_delay_us: u64,
-    seq: u64,
-    /// Packets put on the wire so far (after the sender's faults).
-    pub packets: u64,
-    /// Bytes of packet buffers in flight (for the memory test).
-    pub in_flight: usize,
-}
-
-impl Wire {
-    fn push(&mut self, to: usize, now: Instant, data: Vec<u8>) {
-        // The delay line: a few packets are held back, so later ones overtake them.
-        let delay = if self.reorder_pct > 0 && self.rng.below(100) < usize::from(self.reorder_pct) {
-            self.rng.range(
-                self.reorder_delay_us as usize / 2,
-                self.reorder_delay_us as usize,
-            ) as u64
-        } else {
-            0
-        };
-        let at = now + self.latency + Duration::from_micros(delay);
-        self.seq += 1;
-        self.packets += 1;
-        self.in_flight += data.capacity();
-        self.queues[to].push((Reverse((at.total_micros(), self.seq)), data));
-    }
-
-    /// Heap bytes the wire holds now: packet buffers and the queues' own storage.
-    pub fn heap_bytes(&self) -> usize {
-        let entry = std::mem::size_of::<(Reverse<(i64, u64)>, Vec<u8>)>();
-        self.in_flight
-            + self
-                .queues
-                .iter()
-                .map(|q| q.capacity() * entry)
-                .sum::<usize>()
-    }
-
-    /// The earliest delivery time of any packet in flight.
-    pub fn next_delivery(&self) -> Option<Instant> {
-        self.queues
-            .iter()
-            .filter_map(|q| {
-                q.peek()
-                    .map(|(Reverse((at, _)), _)| Instant::from_micros(*at))
-            })
-            .min()
-    }
-}
-
-/// One end of the [`Wire`]: an IP-medium device with checksums computed and verified.
-pub struct WireEnd {
-    wire: Rc<RefCell<Wire>>,
-    side: usize,
-    mtu: usize,
-}
-
-pub struct WireRx(Vec<u8>);
-
-impl phy::RxToken for WireRx {
-    fn consume<R, F>(self, f: F) -> R
-    where
-        F: FnOnce(&[u8]) -> R,
-    {
-        f(&self.0)
-    }
-}
-
-pub struct WireTx {
-    wire: Rc<RefCell<Wire>>,
-    to: usize,
-    now: Instant,
-}
-
-impl phy::TxToken for WireTx {
-    fn consume<R, F>(self, len: usize, f: F) -> R
-    where
-        F: FnOnce(&mut [u8]) -> R,
-    {
-        let mut buf = vec![0; len];
-        let r = f(&mut buf);
-        self.wire.borrow_mut().push(self.to, self.now, buf);
-        r
-    }
-}
-
-impl Device for WireEnd {
-    type RxToken<'a> = WireRx;
-    type TxToken<'a> = WireTx;
-
-    fn receive(&mut self, now: Instant) -> Option<(WireRx, WireTx)> {
-        let mut wire = self.wire.borrow_mut();
-        let queue = &mut wire.queues[self.side];
-        let (Reverse((at, _)), _) = queue.peek()?;
-        if *at > now.total_micros() {
-            return None;
-        }
-        let (_, data) = queue.pop()?;
-        wire.in_flight -= data.capacity();
-        drop(wire);
-        let tx = WireTx {
-            wire: self.wire.clone(),
-            to: 1 - self.side,
-            now,
-        };
-        Some((WireRx(data), tx))
-    }
-
-    fn transmit(&mut self, now: Instant) -> Option<WireTx> {
-        Some(WireTx {
-            wire: self.wire.clone(),
-            to: 1 - self.side,
-            now,
-        })
-    }
-
-    fn capabilities(&self) -> DeviceCapabilities {
-        let mut caps = DeviceCapabilities::default();
-        caps.medium = Medium::Ip;
-        caps.max_transmission_unit = self.mtu;
-        caps.checksum = ChecksumCapabilities::default();
-        caps
-    }
-}
 
 /// A pcap sink that writes to a file, or nowhere.
 pub struct PcapFile(Option<std::io::BufWriter<std::fs::File>>);
@@ -204,6 +68,9 @@ impl PcapSink for PcapFile {
 }
 
 pub type Dev = FaultInjector<PcapWriter<WireEnd, PcapFile>>;
+
+/// The simulated network of these tests: tls-netsim's, over [`Dev`]s.
+pub type Sim = tls_netsim::Net<Dev>;
 
 // ---------------------------------------------------------------------------- the network
 
@@ -244,19 +111,25 @@ impl Default for NetConfig {
     }
 }
 
-pub struct Node {
-    pub iface: Interface,
-    pub dev: Dev,
-    pub sockets: SocketSet<'static>,
+/// Two interfaces over one wire, and the simulated clock ([`Sim`], reached by deref),
+/// with the congestion control its TCP sockets get.
+pub struct Net {
+    pub sim: Sim,
+    pub congestion: tcp::CongestionControl,
 }
 
-/// Two interfaces over one wire, and the simulated clock.
-pub struct Net {
-    pub now: Instant,
-    pub wire: Rc<RefCell<Wire>>,
-    pub nodes: [Node; 2],
-    pub rounds: u64,
-    pub congestion: tcp::CongestionControl,
+impl Deref for Net {
+    type Target = Sim;
+
+    fn deref(&self) -> &Sim {
+        &self.sim
+    }
+}
+
+impl DerefMut for Net {
+    fn deref_mut(&mut self) -> &mut Sim {
+        &mut self.sim
+    }
 }
 
 fn pcap_sink(side: usize) -> PcapFile {
@@ -277,53 +150,35 @@ fn pcap_sink(side: usize) -> PcapFile {
 impl Net {
     pub fn new(cfg: &NetConfig, seed: u64) -> Self {
         let mut rng = Rng::new(seed);
-        let wire = Rc::new(RefCell::new(Wire {
-            queues: [BinaryHeap::new(), BinaryHeap::new()],
-            rng: Rng::new(rng.next_u64()),
-            latency: Duration::from_micros(cfg.latency_us),
-            reorder_pct: cfg.reorder_pct,
-            reorder_delay_us: cfg.reorder_delay_us,
-            seq: 0,
-            packets: 0,
-            in_flight: 0,
-        }));
+        let wire = Wire::new(cfg.mss + HEADERS)
+            .with_latency(Duration::from_micros(cfg.latency_us))
+            .with_reordering(
+                cfg.reorder_pct,
+                Duration::from_micros(cfg.reorder_delay_us),
+                rng.next_u64(),
+            );
         let mtu = cfg.mss + HEADERS;
         let now = Instant::from_millis(1000);
-        let mut make = |side: usize, ip: IpAddress| {
-            let end = WireEnd {
-                wire: wire.clone(),
-                side,
-                mtu,
-            };
-            let pcap = PcapWriter::new(end, pcap_sink(side), PcapMode::Both);
-            let mut dev = FaultInjector::new(pcap, rng.next_u64() as u32 | 1);
+        let faults = Faults {
             // Each packet meets two injectors (the sender's tx, the receiver's rx).
-            dev.set_drop_chance(cfg.loss_pct.div_ceil(2));
-            dev.set_corrupt_chance(cfg.corrupt_pct.div_ceil(2));
+            drop_pct: cfg.loss_pct.div_ceil(2),
+            corrupt_pct: cfg.corrupt_pct.div_ceil(2),
             // Size limit: anything above the MTU is dropped, so the stack must respect it.
-            dev.set_max_packet_size(mtu);
-            if let Some((packets, interval_ms)) = cfg.rate {
-                dev.set_max_tx_rate(packets);
-                dev.set_max_rx_rate(packets);
-                dev.set_bucket_interval(Duration::from_millis(interval_ms));
-            }
-            let mut config = Config::new(HardwareAddress::Ip);
-            config.random_seed = rng.next_u64();
-            let mut iface = Interface::new(config, &mut dev, now);
-            iface.update_ip_addrs(|addrs| addrs.push(IpCidr::new(ip, 24)).unwrap());
-            Node {
-                iface,
-                dev,
-                sockets: SocketSet::new(Vec::with_capacity(8)),
-            }
+            max_packet_size: Some(mtu),
+            rate: cfg
+                .rate
+                .map(|(packets, ms)| (packets, Duration::from_millis(ms))),
         };
-        let client = make(CLIENT, CLIENT_IP);
-        let server = make(SERVER, SERVER_IP);
+        let mut make = |side: usize, ip: IpAddress| {
+            let pcap = PcapWriter::new(wire.end(side), pcap_sink(side), PcapMode::Both);
+            let dev = faults.inject(pcap, rng.next_u64() as u32 | 1);
+            Node::new(dev, IpCidr::new(ip, 24), now, rng.next_u64())
+        };
+        let nodes = [make(CLIENT, CLIENT_IP), make(SERVER, SERVER_IP)];
+        let mut sim = Sim::from_nodes(wire, nodes, now);
+        sim.round = Duration::from_micros(ROUND_US);
         Self {
-            now,
-            wire,
-            nodes: [client, server],
-            rounds: 0,
+            sim,
             congestion: cfg.congestion,
         }
     }
@@ -338,73 +193,15 @@ impl Net {
         self.nodes[side].sockets.add(socket)
     }
 
-    /// Polls both interfaces once; true if anything happened.
-    pub fn poll_ifaces(&mut self) -> bool {
-        let before = self.wire.borrow().packets;
-        let mut changed = false;
-        for node in &mut self.nodes {
-            changed |= node.iface.poll(self.now, &mut node.dev, &mut node.sockets)
-                == PollResult::SocketStateChanged;
-        }
-        changed || self.wire.borrow().packets != before
-    }
-
-    /// Moves the clock to the next event: the earliest of the wire's next delivery, the
-    /// interfaces' timers and `extra`. False when there is none (a stall).
-    pub fn advance(&mut self, extra: Option<Instant>) -> bool {
-        let mut next = self.wire.borrow().next_delivery();
-        for node in &mut self.nodes {
-            if let Some(at) = node.iface.poll_at(self.now, &node.sockets) {
-                next = Some(next.map_or(at, |n: Instant| n.min(at)));
-            }
-        }
-        if let Some(at) = extra {
-            next = Some(next.map_or(at, |n| n.min(at)));
-        }
-        match next {
-            Some(at) => {
-                // Never stand still: a timer due "now" that did nothing gets a millisecond.
-                self.now = if at > self.now {
-                    at
-                } else {
-                    self.now + Duration::from_millis(1)
-                };
-                true
-            }
-            None => false,
-        }
-    }
-
     /// Runs rounds of a custom scenario: each round polls both interfaces, then `f`
     /// (which polls its own sockets and says whether it is done, made progress, or waits
     /// for a deadline). Fails the test on a stall or after `max_rounds`.
-    pub fn drive<F>(&mut self, max_rounds: u64, mut f: F) -> u64
+    pub fn drive<F>(&mut self, max_rounds: u64, f: F) -> u64
     where
         F: FnMut(&mut Net) -> Tick,
     {
-        let start = self.rounds;
-        loop {
-            let used = self.rounds - start;
-            assert!(used < max_rounds, "no end after {used} poll rounds");
-            self.rounds += 1;
-            self.now += Duration::from_micros(ROUND_US);
-            let mut progress = self.poll_ifaces();
-            let tick = f(self);
-            if tick.done {
-                return used + 1;
-            }
-            progress |= tick.progress;
-            if !progress {
-                assert!(
-                    self.advance(tick.deadline),
-                    "stalled after {used} poll rounds"
-                );
-            }
-        }
-    }
-
-    pub fn tcp(&mut self, side: usize, handle: SocketHandle) -> &mut tcp::Socket<'static> {
-        self.nodes[side].sockets.get_mut::<tcp::Socket>(handle)
+        tls_netsim::drive_bounded(self, max_rounds, |net| &mut net.sim, f)
+            .unwrap_or_else(|stall| panic!("{stall}"))
     }
 
     /// Makes a TLS client (for [`server_name`]) on the client's TCP socket `handle` and
@@ -427,15 +224,6 @@ impl Net {
             )
             .expect("connect");
         client
-    }
-}
-
-/// Folds a socket's [`PollAt`] into "progress" and "next deadline".
-pub fn fold_poll(at: PollAt, progress: &mut bool, deadline: &mut Option<Instant>) {
-    match at {
-        PollAt::Now => *progress = true,
-        PollAt::Time(t) => *deadline = Some(deadline.map_or(t, |d: Instant| d.min(t))),
-        PollAt::Ingress => {}
     }
 }
 
@@ -550,17 +338,15 @@ impl Pair {
         (&mut self.tls[side], &mut self.net.nodes[side].sockets)
     }
 
-    /// Polls the network and both TLS sockets once. Returns progress and the earliest
-    /// TLS deadline.
-    pub fn poll(&mut self) -> (bool, Option<Instant>) {
-        let mut progress = self.net.poll_ifaces();
-        let mut deadline = None;
+    /// Polls both TLS sockets once at the network's time: progress and the earliest TLS
+    /// deadline.
+    pub fn poll_tls(&mut self) -> Tick {
+        let mut tick = Tick::default();
         for side in [CLIENT, SERVER] {
             let now = self.net.now;
-            let at = self.tls[side].poll(now, &mut self.net.nodes[side].sockets);
-            fold_poll(at, &mut progress, &mut deadline);
+            tick.poll(self.tls[side].poll(now, &mut self.net.nodes[side].sockets));
         }
-        (progress, deadline)
+        tick
     }
 
     /// Runs rounds until `done` (checked after each round, with the application's own
@@ -570,39 +356,35 @@ impl Pair {
     where
         F: FnMut(&mut Pair) -> Step,
     {
-        let start = self.net.rounds;
-        loop {
-            let used = self.net.rounds - start;
-            if used >= max_rounds {
+        // Time flows while the loop runs, as on a real machine (so nothing can ping-pong
+        // forever at one instant); when nothing happens it jumps ahead.
+        let driven = tls_netsim::drive_bounded(
+            self,
+            max_rounds,
+            |pair| &mut pair.net.sim,
+            |pair| {
+                let mut tick = pair.poll_tls();
+                match step(pair) {
+                    Step::Done => tick.done = true,
+                    Step::Progress => tick.progress = true,
+                    Step::Idle => {}
+                }
+                tick
+            },
+        );
+        match driven {
+            Ok(rounds) => rounds,
+            Err(stall @ Stall::RoundLimit { .. }) => {
                 if let Some(wedge) = self.smoltcp_wedge() {
-                    panic!(
-                        "{wedge}: no end after {used} poll rounds\n{}",
-                        self.describe()
-                    );
+                    panic!("{wedge}: {stall}\n{}", self.describe());
                 }
                 panic!(
-                    "no end after {used} poll rounds (simulated time {} ms):\n{}",
+                    "{stall} (simulated time {} ms):\n{}",
                     self.net.now.total_millis(),
                     self.describe()
                 );
             }
-            self.net.rounds += 1;
-            // Time flows while the loop runs, as on a real machine (so nothing can
-            // ping-pong forever at one instant); when nothing happens it jumps ahead.
-            self.net.now += Duration::from_micros(ROUND_US);
-            let (mut progress, deadline) = self.poll();
-            match step(self) {
-                Step::Done => return self.net.rounds - start,
-                Step::Progress => progress = true,
-                Step::Idle => {}
-            }
-            if !progress {
-                assert!(
-                    self.net.advance(deadline),
-                    "stalled: nothing left to happen after {used} rounds:\n{}",
-                    self.describe()
-                );
-            }
+            Err(stall) => panic!("{stall}:\n{}", self.describe()),
         }
     }
 
@@ -711,21 +493,6 @@ impl Pair {
         self.drive_until(max_rounds, |pair| {
             pair.tls[CLIENT].is_established() && pair.tls[SERVER].is_established()
         })
-    }
-}
-
-/// What one round of [`Net::drive`] found.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Tick {
-    pub done: bool,
-    pub progress: bool,
-    pub deadline: Option<Instant>,
-}
-
-impl Tick {
-    /// Folds one socket's [`PollAt`] in.
-    pub fn poll(&mut self, at: PollAt) {
-        fold_poll(at, &mut self.progress, &mut self.deadline);
     }
 }
 

@@ -12,8 +12,8 @@ use smoltcp::socket::tcp;
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{IpAddress, IpCidr};
 use tls_core::{Limits, Session};
+use tls_netsim::{Net, Wire, A, B};
 use tls_test::certs::{KeyKind, Options as CertOptions, Pki};
-use tls_unikernel::wire::{Pair, Wire, A, B};
 
 use crate::{Config, Server};
 
@@ -24,8 +24,7 @@ const ROUND_LIMIT: u64 = 2_000_000;
 
 /// The wire, the server and its log.
 pub(crate) struct World {
-    pub(crate) pair: Pair,
-    pub(crate) now: Instant,
+    pub(crate) pair: Net,
     pub(crate) server: Server,
     pub(crate) log: Vec<String>,
     pub(crate) client_config: Arc<rustls::ClientConfig>,
@@ -42,11 +41,11 @@ impl World {
             IpCidr::new(IpAddress::v4(192, 0, 2, 1), 24),
             IpCidr::new(SERVER_IP, 24),
         ];
-        let mut pair = Pair::new(Wire::new(1500), addrs, Instant::ZERO, 7);
-        let server = Server::new(&mut pair.sockets[B], PORT, server_config, config).unwrap();
+        let mut pair = Net::new(Wire::new(1500), addrs, Instant::ZERO, 7);
+        pair.round = Duration::from_micros(100);
+        let server = Server::new(&mut pair.nodes[B].sockets, PORT, server_config, config).unwrap();
         Self {
             pair,
-            now: Instant::ZERO,
             server,
             log: Vec::new(),
             client_config,
@@ -57,17 +56,17 @@ impl World {
 
     /// One round: both interfaces, the server, the client. True if anything moved.
     fn round(&mut self, client: Option<&mut RawClient>) -> bool {
-        let mut moved = self.pair.poll(self.now);
+        let mut moved = self.pair.poll_ifaces();
         let log = &mut self.log;
         let poll = self
             .server
-            .poll(self.now, &mut self.pair.sockets[B], &mut |l| {
+            .poll(self.pair.now, &mut self.pair.nodes[B].sockets, &mut |l| {
                 log.push(l.into())
             });
         moved |= poll.busy;
         self.wake = poll.wake;
         if let Some(c) = client {
-            moved |= c.pump(&mut self.pair.sockets[A]);
+            moved |= c.pump(&mut self.pair.nodes[A].sockets);
         }
         moved
     }
@@ -83,19 +82,13 @@ impl World {
             if done(self, client.as_deref()) {
                 return;
             }
+            // Not `Net::drive_bounded`: `done` looks at the whole world, server included.
             let moved = self.round(client.as_deref_mut());
             if moved {
-                self.now += Duration::from_micros(100);
-                continue;
+                self.pair.now += self.pair.round;
+            } else if !self.pair.advance(self.wake) {
+                self.pair.now += Duration::from_millis(1);
             }
-            let next = match (self.pair.poll_at(self.now), self.wake) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            self.now = match next {
-                Some(t) if t > self.now => t,
-                _ => self.now + Duration::from_millis(1),
-            };
         }
         panic!(
             "no progress after {ROUND_LIMIT} rounds; log: {:?}",
@@ -106,9 +99,12 @@ impl World {
     /// A client connected to the server, handshake done.
     pub(crate) fn connect(&mut self) -> RawClient {
         let ring = || tcp::SocketBuffer::new(std::vec![0; 64 * 1024]);
-        let handle = self.pair.sockets[A].add(tcp::Socket::new(ring(), ring()));
-        let cx = self.pair.ifaces[A].context();
-        self.pair.sockets[A]
+        let handle = self.pair.nodes[A]
+            .sockets
+            .add(tcp::Socket::new(ring(), ring()));
+        let cx = self.pair.nodes[A].iface.context();
+        self.pair.nodes[A]
+            .sockets
             .get_mut::<tcp::Socket>(handle)
             .connect(cx, (SERVER_IP, PORT), self.next_port)
             .unwrap();
@@ -310,22 +306,29 @@ impl World {
     /// A plain TCP connection, established; what is written to it goes out at once.
     pub(crate) fn connect_plain(&mut self) -> Plain {
         let ring = || tcp::SocketBuffer::new(std::vec![0; 64 * 1024]);
-        let handle = self.pair.sockets[A].add(tcp::Socket::new(ring(), ring()));
-        let cx = self.pair.ifaces[A].context();
-        self.pair.sockets[A]
+        let handle = self.pair.nodes[A]
+            .sockets
+            .add(tcp::Socket::new(ring(), ring()));
+        let cx = self.pair.nodes[A].iface.context();
+        self.pair.nodes[A]
+            .sockets
             .get_mut::<tcp::Socket>(handle)
             .connect(cx, (SERVER_IP, PORT), self.next_port)
             .unwrap();
         self.next_port += 1;
         self.run_until(None, |w, _| {
-            w.pair.sockets[A].get::<tcp::Socket>(handle).may_send()
+            w.pair.nodes[A]
+                .sockets
+                .get::<tcp::Socket>(handle)
+                .may_send()
         });
         Plain { handle }
     }
 
     /// Sends `data` on `plain`.
     pub(crate) fn send_plain(&mut self, plain: &Plain, data: &[u8]) {
-        let n = self.pair.sockets[A]
+        let n = self.pair.nodes[A]
+            .sockets
             .get_mut::<tcp::Socket>(plain.handle)
             .send_slice(data)
             .unwrap();
@@ -335,7 +338,8 @@ impl World {
     /// What has arrived on `plain`.
     pub(crate) fn read_plain(&mut self, plain: &mut Plain) -> Vec<u8> {
         let mut out = std::vec![0u8; 64 * 1024];
-        let n = self.pair.sockets[A]
+        let n = self.pair.nodes[A]
+            .sockets
             .get_mut::<tcp::Socket>(plain.handle)
             .recv_slice(&mut out)
             .unwrap_or(0);
@@ -347,9 +351,12 @@ impl World {
 impl World {
     /// Resets a test connection's TCP socket and removes it once the RST is out.
     pub(crate) fn drop_socket(&mut self, handle: SocketHandle) {
-        self.pair.sockets[A].get_mut::<tcp::Socket>(handle).abort();
+        self.pair.nodes[A]
+            .sockets
+            .get_mut::<tcp::Socket>(handle)
+            .abort();
         self.round(None);
-        self.pair.sockets[A].remove(handle);
+        self.pair.nodes[A].sockets.remove(handle);
     }
 }
 

@@ -5,7 +5,7 @@ use std::vec::Vec;
 use rustls::pki_types::ServerName;
 use smoltcp::socket::tcp;
 use smoltcp::time::Duration;
-use tls_unikernel::wire::A;
+use tls_netsim::{Tick, A, B};
 use tls_unikernel::{Options, TlsSocket};
 
 use super::harness::{World, PORT, SERVER_IP};
@@ -97,38 +97,48 @@ impl World {
     /// Fetches `path` with [`Fetch`] from the server.
     fn fetch(&mut self, path: &str) -> Fetched {
         let ring = || tcp::SocketBuffer::new(std::vec![0; 64 * 1024]);
-        let handle = self.pair.sockets[A].add(tcp::Socket::new(ring(), ring()));
+        let handle = self.pair.nodes[A]
+            .sockets
+            .add(tcp::Socket::new(ring(), ring()));
         let name = ServerName::try_from("192.0.2.2").unwrap();
         let mut tls =
             TlsSocket::client(handle, self.client_config.clone(), name, Options::default());
-        let cx = self.pair.ifaces[A].context();
-        tls.connect(cx, &mut self.pair.sockets[A], (SERVER_IP, PORT), 50000)
-            .unwrap();
+        let cx = self.pair.nodes[A].iface.context();
+        tls.connect(
+            cx,
+            &mut self.pair.nodes[A].sockets,
+            (SERVER_IP, PORT),
+            50000,
+        )
+        .unwrap();
         let mut fetch = Fetch::new(tls, "192.0.2.2", path, Duration::from_secs(10));
         let mut events = Vec::new();
-        for _ in 0..1_000_000 {
-            self.now += Duration::from_micros(100);
-            self.pair.poll(self.now);
-            let log = &mut self.log;
-            let _ = self
-                .server
-                .poll(self.now, &mut self.pair.sockets[1], &mut |l| {
-                    log.push(l.into())
-                });
-            let _ = fetch.tls().poll(self.now, &mut self.pair.sockets[A]);
+        let mut fetched = None;
+        let (server, log) = (&mut self.server, &mut self.log);
+        let driven = self.pair.drive_bounded(1_000_000, |pair| {
+            let now = pair.now;
+            let _ = server.poll(now, &mut pair.nodes[B].sockets, &mut |l| log.push(l.into()));
+            let _ = fetch.tls().poll(now, &mut pair.nodes[A].sockets);
             match fetch
-                .step(self.now, &mut self.pair.sockets[A], &mut |_| {})
+                .step(now, &mut pair.nodes[A].sockets, &mut |_| {})
                 .unwrap()
             {
-                FetchEvent::Done(f) => {
-                    self.pair.sockets[A].remove(handle);
-                    assert_eq!(events, ["established", "status 200"]);
-                    return f;
-                }
+                FetchEvent::Done(f) => fetched = Some(f),
                 FetchEvent::Pending => {}
                 FetchEvent::Established => events.push("established".into()),
                 FetchEvent::Status(s) => events.push(std::format!("status {s}")),
             }
+            // Every round counts as progress: the clock moves 100 µs a round, as before.
+            Tick {
+                done: fetched.is_some(),
+                progress: true,
+                deadline: None,
+            }
+        });
+        if let (Ok(_), Some(f)) = (driven, fetched) {
+            self.pair.nodes[A].sockets.remove(handle);
+            assert_eq!(events, ["established", "status 200"]);
+            return f;
         }
         panic!("the fetch did not finish; log {:?}", self.log);
     }

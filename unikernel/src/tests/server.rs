@@ -153,20 +153,20 @@ fn dribbled_head_times_out_with_408_and_close_notify() {
     };
     let mut world = World::new(config);
     let mut client = world.connect();
-    let start = world.now;
+    let start = world.pair.now;
     // One byte a second: each byte is progress, but the head never completes in time.
     for &b in b"GET / HTTP/1.1\r\nhost: 19" {
         client.write(&[b]);
-        let until = world.now + Duration::from_secs(1);
+        let until = world.pair.now + Duration::from_secs(1);
         world.run_until(Some(&mut client), |w, c| {
-            w.now >= until || !c.unwrap().plain.is_empty()
+            w.pair.now >= until || !c.unwrap().plain.is_empty()
         });
         if !client.plain.is_empty() {
             break;
         }
     }
     world.run_until(Some(&mut client), |_, c| c.unwrap().close_notify);
-    let waited = world.now - start;
+    let waited = world.pair.now - start;
     assert!(
         waited >= Duration::from_secs(3) && waited < Duration::from_secs(5),
         "{waited}"
@@ -193,9 +193,9 @@ fn idle_connection_is_closed_after_the_idle_timeout() {
     let mut world = World::new(config);
     let mut client = world.connect();
     assert_eq!(world.exchange(&mut client, &get("/"), 1)[0].status, 200);
-    let served = world.now;
+    let served = world.pair.now;
     world.run_until(Some(&mut client), |_, c| c.unwrap().close_notify);
-    let idle = world.now - served;
+    let idle = world.pair.now - served;
     assert!(
         idle >= Duration::from_secs(5) && idle < Duration::from_secs(6),
         "{idle}"
