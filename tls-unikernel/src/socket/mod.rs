@@ -486,7 +486,7 @@ impl TlsSocket {
         label: &[u8],
         context: Option<&[u8]>,
     ) -> Result<(), Error> {
-        let session = self.session.as_ref().ok_or(Error::InvalidState)?;
+        let session = self.session().ok_or(Error::InvalidState)?;
         Ok(session.export_keying_material(out, label, context)?)
     }
 

@@ -4,7 +4,7 @@
 //! own freestanding proof (its allocator over a static array, libc `write`/`_exit`, the
 //! entry point: reused from `tls-unikernel/freestanding/src/`, not copied). It runs the
 //! application's [`Server`] on one smoltcp interface and its [`Fetch`] client on another
-//! over an in-memory wire: `GET /bytes/1048576`, the body's SHA-256 checked against the
+//! over tls-netsim's in-memory wire (the one the tests use): `GET /bytes/1048576`, the body's SHA-256 checked against the
 //! pattern's, both closes done, the server's log line printed; then exits 0.
 //!
 //! Build and run: `cargo build --release && ./target/release/tlsflow-unikernel-freestanding`
@@ -22,8 +22,6 @@ extern crate alloc;
 )]
 #[path = "../../../tls-unikernel/freestanding/src/platform.rs"]
 mod platform;
-#[path = "../../../tls-unikernel/freestanding/src/wire.rs"]
-mod wire;
 
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -45,7 +43,7 @@ use tls_unikernel::{Options, TlsSocket};
 use tlsflow_unikernel::{http, Config, Fetch, FetchEvent, Server, WallClock};
 
 use crate::platform::Stdout;
-use crate::wire::{Wire, WireEnd};
+use tls_netsim::{Wire, WireEnd};
 
 const CA_DER: &[u8] = include_bytes!("../../../tls-unikernel/freestanding/certs/ca.der");
 const SERVER_DER: &[u8] = include_bytes!("../../../tls-unikernel/freestanding/certs/server.der");
@@ -89,7 +87,7 @@ pub(crate) fn run() -> Result<(), &'static str> {
         .with_root_certificates(roots)
         .with_no_client_auth();
 
-    let wire = Wire::new();
+    let wire = Wire::new(1500);
     let mut client_dev = wire.end(0);
     let mut server_dev = wire.end(1);
     let server_ip = IpAddress::v4(192, 0, 2, 2);
