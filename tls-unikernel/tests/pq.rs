@@ -8,6 +8,7 @@ mod common;
 use common::{tls, NetConfig, Pair, PairConfig, CLIENT, SERVER};
 use tls_unikernel::tls_core::kx;
 use tls_unikernel::tls_core::rustls::NamedGroup;
+use tls_unikernel::Options;
 
 const ROUNDS: u64 = 200_000;
 
@@ -17,7 +18,15 @@ fn small(loss_pct: u8) -> (NetConfig, PairConfig) {
         loss_pct,
         ..NetConfig::default()
     };
+    // 256-byte rings under loss make long zero-window waits on simulated time; the write
+    // timeout (a bound for hostile peers, tests/hostile.rs) is off, as in the netsim.
+    let options = Options {
+        write_timeout: None,
+        ..Options::default()
+    };
     let pair = PairConfig {
+        client_options: options,
+        server_options: options,
         client_rx: 256,
         client_tx: 256,
         server_rx: 256,
