@@ -334,7 +334,16 @@ impl Connection {
     fn handshake(&mut self, now: Instant) -> Step {
         if let Some(e) = self.tls.error() {
             // The socket has sent its alert and closed TCP: let that finish.
-            let line = log::handshake_failed(&self.peer, e, (now - self.start).total_millis());
+            let line = match self.tls.handshake_info() {
+                // The handshake completed, and a record after it (read in the same poll,
+                // e.g. the first request right behind the client's Finished) failed: an
+                // established connection's line, not a failed handshake's.
+                Some(info) => {
+                    self.info = Some(info.clone());
+                    self.line(now, &CloseReason::failed(cause_of(e.clone())))
+                }
+                None => log::handshake_failed(&self.peer, e, (now - self.start).total_millis()),
+            };
             self.phase = Phase::Lingering(line);
             self.since = now;
             return Ok(true);
