@@ -295,3 +295,21 @@ macro_rules! for_transports {
     reason = "fuzz_regressions declares its tests one by one"
 )]
 pub(crate) use for_transports;
+
+/// Label and context of the exporter checks.
+pub(crate) const EXPORT_LABEL: &[u8] = b"EXPERIMENTAL label";
+
+/// Checks that a handshake negotiated the X25519MLKEM768 hybrid (tls-core's default) and
+/// that both ends export the same keying material; `client` and `server` call each
+/// stream's `export_keying_material` with [`EXPORT_LABEL`] into the buffer given.
+pub(crate) fn assert_hybrid_and_same_export<E: std::fmt::Debug, F: std::fmt::Debug>(
+    group: Option<tls_unix::rustls::NamedGroup>,
+    client: impl FnOnce(&mut [u8]) -> Result<(), E>,
+    server: impl FnOnce(&mut [u8]) -> Result<(), F>,
+) {
+    assert_eq!(group, Some(tls_unix::rustls::NamedGroup::X25519MLKEM768));
+    let (mut ours, mut theirs) = ([0u8; 32], [0u8; 32]);
+    client(&mut ours).unwrap();
+    server(&mut theirs).unwrap();
+    assert_eq!(ours, theirs);
+}
